@@ -20,6 +20,7 @@ def run_nb(fn:Path, flags:set):
         direc = extract_directives(cell, remove=False)
         if direc.get('eval:', [''])[0].lower() == 'false': return True
         return bool(skip & direc.keys())
+    sys.path.insert(0, str(get_config().config_path))  # as nbdev_test does: import the repo's ldmlr
     k = CaptureShell(fn)
     start = time.time()
     with working_directory(fn.parent): k.run_all(nb, exc_stop=True, preproc=no_eval)
