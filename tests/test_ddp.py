@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from ldmlr.core import set_seed, save_torch, save_json
-from ldmlr.data import ImageSet, TensorLoader, lt_counts
+from ldmlr.data import ImageSet, TensorLoader, lt_counts, synthetic_imageset
 from ldmlr.models import create_model
 from ldmlr.learner import Learner, DataLoaders, DeviceCB, DDPCB, MetricsCB, CheckpointCB, MixupCB, ddp_setup, ddp_cleanup
 from ldmlr.stage1 import train_baseline
@@ -22,13 +22,8 @@ out = Path(sys.argv[1])
 rank, world, dev = ddp_setup('cpu')
 assert world == 2 and torch.distributed.get_backend() == 'gloo'
 
-def imageset(counts, seed):
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
-    imgs = (labels[:, None, None, None] * 50 + torch.randint(0, 80, (len(labels), 1, 12, 12), generator=g)).clamp(0, 255).byte()
-    return ImageSet(labels, [f'c{i}' for i in range(len(counts))], imgs, name=f'gen{seed}', mean=(0.5,), std=(0.25,))
 counts = lt_counts(120, 4, 10)
-train, test = imageset(counts, 0), imageset([21] * 4, 1)
+train, test = synthetic_imageset(counts, seed=0), synthetic_imageset([21] * 4, seed=1)
 
 # 1. the Learner: each rank starts from a different initialisation; DDP must start them all from rank 0's and keep them equal
 set_seed(100 + rank)

@@ -12,20 +12,14 @@ import torch
 from torch import nn
 torch.set_num_threads(1)
 from ldmlr.core import set_seed, save_torch
-from ldmlr.data import ImageSet, TensorLoader, lt_counts
+from ldmlr.data import ImageSet, TensorLoader, lt_counts, synthetic_imageset
 from ldmlr.models import create_model
 from ldmlr.learner import (Learner, DataLoaders, Callback, DeviceCB, MetricsCB, MixupCB, AutocastCB, CheckpointCB)
 
 run, n_epochs, sleep = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 
-def imageset(counts, seed):
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
-    imgs = (labels[:, None, None, None] * 50 + torch.randint(0, 80, (len(labels), 1, 12, 12), generator=g)).clamp(0, 255).byte()
-    return ImageSet(labels, [f'c{i}' for i in range(len(counts))], imgs, name=f'gen{seed}', mean=(0.5,), std=(0.25,))
-
 counts = lt_counts(120, 4, 10)
-train, test = imageset(counts, 0), imageset([20] * 4, 1)
+train, test = synthetic_imageset(counts, seed=0), synthetic_imageset([20] * 4, seed=1)
 
 class SlowEpochs(Callback):
     "Leave time to kill the run between epochs (after the checkpoint is written)."
