@@ -11,11 +11,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from ldmlr.core import save_json, run_record, get_device, set_seed
+from ldmlr.core import save_json, run_record, get_device, set_seed, flush_denormals
 from ldmlr.data import load_cifar10_lt_folder, shared_data, TensorLoader, CIFAR_MEAN, CIFAR_STD
 from ldmlr.models import create_model
 
-WARMUP = 3
+WARMUP = 6  # oneDNN picks and caches its kernels in the first batches
 
 def imagefolder_loader(root, bs, workers):
     "The usual torchvision pipeline: decode PNGs from disk in worker processes, PIL transforms per image."
@@ -36,13 +36,13 @@ def batches(dl):
 def run(dl, device, seconds, max_batches, train=True):
     "Images per second of the training loop (or of the loader alone) over about `seconds`."
     set_seed(0)
-    model = create_model('resnet32', 10).to(device).train()
+    model = create_model('resnet32', 10).to(device, memory_format=torch.channels_last).train()   # as stage 1 trains it
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
     it, n, start = batches(dl), 0, None
     for i in range(max_batches + WARMUP):
         if i == WARMUP: start, n = time.perf_counter(), 0
         x, y = next(it)
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x, y = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last), y.to(device, non_blocking=True)
         if train:
             with torch.autocast(device.type, dtype=torch.bfloat16): loss = F.cross_entropy(model(x), y)
             loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
@@ -55,6 +55,7 @@ def run(dl, device, seconds, max_batches, train=True):
 def main(root, out, seconds, max_batches, bs, workers, device):
     device = get_device(device)
     torch.set_num_threads(os.cpu_count())
+    flush_denormals(device)   # as the Learner does
     train = load_cifar10_lt_folder(root, 100)       # decoded once into memory (and the dataset cache)
     loaders = dict(tensorloader=lambda: TensorLoader(train, bs, shuffle=True, augment=True, device=device, drop_last=True),
                    imagefolder=lambda: imagefolder_loader(Path(root)/'train_if100', bs, workers))
@@ -75,7 +76,7 @@ def main(root, out, seconds, max_batches, bs, workers, device):
 def markdown(res):
     "The results table (markdown) of a `stage1.json`."
     tl, fo, seconds, bs, workers = res['tensorloader'], res['imagefolder'], res['seconds_budget'], res['bs'], res['workers']
-    return f"""### Stage-1 training throughput (ResNet-32, CIFAR-10-LT IF=100, batch {bs}, bf16 autocast)
+    return f"""### Stage-1 training throughput (ResNet-32, CIFAR-10-LT IF=100, batch {bs}, bf16 autocast, channels-last)
 Device: {res['record']['device_name']}; load average at the end {res['load_average'][0]:.1f} (a shared machine). Command: `python bench/stage1.py`.
 Each pipeline: random crop (pad 4) + flip + normalise, forward + backward + SGD step; about {seconds:.0f} s each after {WARMUP} warm-up
 batches ({tl['train']['batches']} and {fo['train']['batches']} batches timed).
