@@ -4,7 +4,8 @@
 The full schedules (CE 200 epochs, WCDAS 700 + 30 head epochs) need a GPU or hours of CPU: pass --epochs 200 / 700.
 A shortened schedule keeps each recipe's shape: CE's step decays at the same fractions (1/2, 3/4) of the run,
 WCDAS's cosine over the whole run, and its head-only phase scaled by the same factor (at least 2 epochs).
-Runs resume (bench/runs/stage1-<recipe>-e<epochs>-s<seed>/). Writes bench/results/stage1_cifar10.json and .md."""
+Runs resume; they live where bench/reproduce.py looks for its stage 1 (bench/runs/reproduce/<recipe>-if100-e<epochs>-s<seed>/),
+so it goes on from them to stages 2-3. Writes bench/results/stage1_cifar10.json and .md."""
 import argparse, time
 from pathlib import Path
 from ldmlr.core import save_json, load_json, device_name
@@ -19,16 +20,20 @@ def shortened(recipe:dict, epochs:int) -> dict:
     if r.get('head_epochs'): r['head_epochs'] = max(2, round(r['head_epochs'] * f))
     return r
 
+def stage1_run(runs:Path, recipe:str, imb:int, epochs:int, seed:int) -> Path:
+    "The run directory of one stage-1 training (shared with bench/reproduce.py)."
+    return runs/'reproduce'/f'{recipe}-if{imb}-e{epochs}-s{seed}'
+
 def main(epochs, seed, recipes, runs, out):
     train, test = load_dataset('cifar10-lt-folder', imb_factor=100)
     rows = load_json(out/'stage1_cifar10.json')['rows'] if (out/'stage1_cifar10.json').exists() else {}
     for name in recipes:
         cfg = shortened(RECIPES[name], epochs)
-        run = runs/f'stage1-{name}-e{epochs}-s{seed}'
+        run = stage1_run(runs, name, 100, epochs, seed)
         t0 = time.time()
         train_baseline(train, test, run, seed=seed, progress=False, **cfg)
         m = load_json(run/'stage1'/'metrics.json')
-        hist = load_json(run/'stage1'/'history.json') if (run/'stage1'/'history.json').exists() else []
+        hist = [h for f in (run/'stage1'/'history.json', run/'stage1'/'head'/'history.json') if f.exists() for h in load_json(f)]
         train_s = sum(h.get('time', 0) for h in hist) or time.time() - t0
         rows[f'{name}-e{epochs}-s{seed}'] = dict(recipe=name, epochs=epochs, head_epochs=cfg.get('head_epochs', 0), seed=seed,
                                                  acc=m['acc'], many=m['many'], medium=m['medium'], few=m['few'], train_s=train_s,

@@ -1,0 +1,139 @@
+"""Reproduce the paper from scratch on CIFAR-10-LT: stage 1 with the CE and WCDAS recipes (trained by ldmlr's Learner), then LDMLR.
+
+  python bench/reproduce.py                                   # full schedules (CE 200 epochs, WCDAS 700 + 30), IF 100 and 10, seeds 0 1 2
+  python bench/reproduce.py --epochs 50 --imb 100 --seeds 0   # shortened schedules (see `shortened` in bench/stage1_cifar.py)
+  python bench/reproduce.py --md-only                         # rewrite the table from bench/results/reproduce.json
+
+Every step resumes: stage 1 from its per-epoch checkpoint; features, diffusion model and pseudo-features from their files. A run
+that is killed, or outlives a session, continues where it stopped when the same command is given again.
+Nothing is selected on the test set. Stage 3 reports its final epoch; the guidance weight of LDMLR (and of the Gaussian control)
+is chosen per seed on a clean validation set: training images of the other released split (IF=10 for an IF=100 run and the
+other way round) that this run's stage 1 never saw, scored by mean per-class accuracy.
+Writes bench/results/reproduce.{json,md}; runs live under bench/runs/reproduce/<recipe>-if<imb>-e<epochs>-s<seed>/."""
+import argparse, sys, time
+from pathlib import Path
+
+import torch
+sys.path.insert(0, str(Path(__file__).parent))
+from _ckpt_features import unseen_images
+from stage1_cifar import shortened, stage1_run
+from reproduce_ckpt import METHODS, HEAD, DIFFUSION, SAMPLING, CHOSEN, DiskCache, choose_on_validation, tag
+from ldmlr.core import save_json, load_json, run_record, device_name, get_device
+from ldmlr.data import load_dataset, FeatureSet
+from ldmlr.stage1 import train_baseline, RECIPES, load_stage1, encode
+from ldmlr.diffusion import train_diffusion_fs, save_diffusion, load_diffusion
+from ldmlr.stage3 import init_head, ClassGaussian, run_methods
+from ldmlr.evaluate import md_table, mean_std_rows, pm_rows
+
+OUT, RUNS = Path(__file__).parent/'results', Path(__file__).parent/'runs'/'reproduce'
+PAPER = {('ce-cifar', 100): (72.46, 76.26), ('ce-cifar', 10): (88.22, 89.13),      # (baseline, + LDMLR): test-selected in the paper
+         ('wcdas-cifar', 100): (84.67, 86.29), ('wcdas-cifar', 10): (92.48, 92.58)}
+KEEP = ('stage-1 head (no fine-tuning)', 'real only, class-balanced (cRT)')
+STAGE3 = [m for m in METHODS if m['name'] in KEEP or m.get('fill_to') == 'max' and not m.get('balanced')]
+COLS = ['acc', 'many', 'medium', 'few']
+
+def features(run:Path, imb:int, device) -> tuple[FeatureSet, FeatureSet, FeatureSet, torch.nn.Module]:
+    "(train, test, clean validation) features of the run's stage-1 model, and its head; encoded once, then read from run/features/."
+    d = run/'features'
+    files = [d/f'{n}.safetensors' for n in ('train', 'test', 'val')]
+    model = load_stage1(run)
+    if not all(f.exists() for f in files):
+        train, test = load_dataset('cifar10-lt-folder', imb_factor=imb)
+        val, counts = unseen_images(imb)
+        for ds, f in zip((train, test, val), files):
+            fs = encode(model, ds, train_counts=counts, device=device)
+            fs.source = ds.name; fs.save(f)
+    return (*(FeatureSet.load(f) for f in files), model.head)
+
+def diffusion(run:Path, tr:FeatureSet, seed:int, device):
+    "The run's feature diffusion model (trained once, then loaded)."
+    path = run/'stage2'/f'diffusion-{tag(DIFFUSION)}.pt'
+    if path.exists(): return load_diffusion(path, features=tr)
+    dm = train_diffusion_fs(tr, seed=seed, device=device, progress=False, **DIFFUSION)
+    save_diffusion(dm, path)
+    return dm.to('cpu')
+
+def run_one(recipe:str, imb:int, seed:int, epochs:int|None, device, log) -> list[dict]:
+    "Stage 1, then stages 2-3, of one (recipe, imbalance factor, seed); the rows of `run_methods` plus the validation-chosen ones."
+    cfg = shortened(RECIPES[recipe], epochs) if epochs else dict(RECIPES[recipe])
+    run = stage1_run(RUNS.parent, recipe, imb, cfg['epochs'], seed)
+    t0 = time.time()
+    if not (run/'stage1'/'model.pt').exists():
+        train, _ = load_dataset('cifar10-lt-folder', imb_factor=imb)
+        # no test pass after every epoch (a fifth of a CPU epoch's time): nothing is selected on it, and the stage-1 head is tested below
+        train_baseline(train, None, run, seed=seed, device=device, progress=False, **cfg)
+    s1_time = sum(h.get('time', 0) for f in (run/'stage1'/'history.json', run/'stage1'/'head'/'history.json') if f.exists() for h in load_json(f))
+    log(f'{run.name}: stage 1 ready ({time.time()-t0:.0f}s this call)')
+    tr, test, va, head = features(run, imb, device)
+    t0 = time.time()
+    gens = dict(diffusion=diffusion(run, tr, seed, device), gaussian=ClassGaussian.fit(tr))
+    s2_time = time.time() - t0
+    rows = run_methods(STAGE3, tr, va, test, init_head(head, warm=head), gens, seed=seed, pseudo_kw=SAMPLING, progress=False,
+                       cache=DiskCache(run/'stage3', tag(DIFFUSION)), **HEAD)
+    rows += choose_on_validation(rows)
+    for r in rows: r.update(recipe=recipe, imb=imb, epochs=cfg['epochs'], head_epochs=cfg.get('head_epochs', 0), stage1_s=s1_time,
+                            diffusion_s=gens['diffusion'].history.get('time_s'), run=run.name)
+    log(f'{run.name}: ' + ', '.join(f"{r['method']} {r['acc']:.2f}" for r in rows if r['method'] in KEEP + (CHOSEN.format('LDMLR'),)))
+    return rows
+
+def md(res:dict) -> str:
+    "The results table: ours (mean ± std over seeds) against the paper, by shot group."
+    out = []
+    for (recipe, imb, epochs), rows in sorted(_groups(res['rows']).items(), key=lambda kv: (kv[0][1] != 100, kv[0][0], kv[0][2])):
+        summ = {s['method']: s for s in mean_std_rows(rows, by='method', cols=COLS + ['stage1_s'])}
+        n = len({r['seed'] for r in rows})
+        base, ldmlr = PAPER[(recipe, imb)]
+        name = recipe.split('-')[0].upper()
+        h0 = rows[0]['head_epochs']
+        sched = f"{epochs} epochs" + (f" + {h0} head epochs" if h0 else '')
+        full = epochs == RECIPES[recipe]['epochs']
+        for label, method, paper in ((name, KEEP[0], base), (f'{name} + LDMLR', CHOSEN.format('LDMLR'), ldmlr),
+                                     (f'{name}, cRT (control)', KEEP[1], None), (f'{name} + Gaussian (control)', CHOSEN.format('Gaussian'), None)):
+            s = summ[method]
+            out.append({'CIFAR-10-LT': f'IF={imb}', 'method': label, 'stage 1': sched + ('' if full else ' (shortened)'), 'seeds': n,
+                        **{c: '-' if s.get(c+'_mean') is None else f"{s[c+'_mean']:.2f}" + (f" ± {s[c+'_std']:.2f}" if n > 1 else '') for c in COLS},
+                        'paper': '-' if paper is None else f'{paper:.2f}', 'stage-1 time': f"{s['stage1_s_mean']/60:.0f} min"})
+    devices = sorted({r['device'] for r in res['rows']})
+    return ("### Reproduction from scratch: CIFAR-10-LT, ResNet-32\n"
+            "Stage 1 trained by ldmlr's Learner with the CE recipe (SGD lr 0.1, batch 64, mixup 0.5, step decay) and the WCDAS recipe "
+            "(SGD lr 0.2, batch 256, cosine, then head-only class-aware fine-tuning); test accuracy %, mean ± sample std over seeds (one seed: its value), "
+            "final epoch of every stage. LDMLR = fill every class to the head count with DDIM pseudo-features, guidance chosen per seed "
+            "on the clean validation set (training images of the other released split, unseen by this stage 1); the Gaussian control is "
+            "chosen the same way. The paper's numbers select the best epoch on the test set. "
+            f"Device: {', '.join(devices)}. Command: `python bench/reproduce.py" + (f" --epochs {res['epochs']}" if res.get('epochs') else '') + "`.\n\n"
+            + md_table(out) + '\n')
+
+def _groups(rows):
+    g = {}
+    for r in rows: g.setdefault((r['recipe'], r['imb'], r['epochs']), []).append(r)
+    return g
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--recipes', nargs='+', default=['ce-cifar', 'wcdas-cifar'])
+    p.add_argument('--imb', type=int, nargs='+', default=[100, 10])
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('--epochs', type=int, default=None, help='shorten every stage-1 schedule to this many epochs (default: full)')
+    p.add_argument('--device', default=None)
+    p.add_argument('--md-only', action='store_true')
+    a = p.parse_args()
+    f = OUT/'reproduce.json'
+    res = load_json(f) if f.exists() else dict(rows=[])
+    if not a.md_only:
+        device = get_device(a.device)
+        log = lambda s: print(time.strftime('%H:%M:%S'), s, flush=True)
+        for recipe in a.recipes:
+            for imb in a.imb:
+                for seed in a.seeds:
+                    rows = run_one(recipe, imb, seed, a.epochs, device, log)
+                    for r in rows: r['device'] = device_name(device)
+                    done = {r['run'] for r in rows}
+                    res['rows'] = [r for r in res['rows'] if r['run'] not in done] + rows
+                    res.update(epochs=a.epochs, record=run_record(dict(script='bench/reproduce.py', args=vars(a)), device=device))
+                    save_json(res, f)
+    text = md(res)
+    (OUT/'reproduce.md').write_text(text)
+    print(text)
+
+if __name__ == '__main__':
+    main()
