@@ -90,7 +90,7 @@ def md(res:dict) -> str:
         for label, method, paper in ((name, KEEP[0], base), (f'{name} + LDMLR', CHOSEN.format('LDMLR'), ldmlr),
                                      (f'{name}, cRT (control)', KEEP[1], None), (f'{name} + Gaussian (control)', CHOSEN.format('Gaussian'), None)):
             s = summ[method]
-            out.append({'CIFAR-10-LT': f'IF={imb}', 'method': label, 'stage 1': sched + ('' if full else ' (shortened)'), 'seeds': n,
+            out.append({'CIFAR-10-LT': f'IF={imb}', 'method': label, 'stage 1': sched + ('' if full else f' (shortened: `--epochs {epochs}`)'), 'seeds': n,
                         **{c: '-' if s.get(c+'_mean') is None else f"{s[c+'_mean']:.2f}" + (f" ± {s[c+'_std']:.2f}" if n > 1 else '') for c in COLS},
                         'paper': '-' if paper is None else f'{paper:.2f}', 'stage-1 time': f"{s['stage1_s_mean']/60:.0f} min"})
     devices = sorted({r['device'] for r in res['rows']})
@@ -100,7 +100,7 @@ def md(res:dict) -> str:
             "final epoch of every stage. LDMLR = fill every class to the head count with DDIM pseudo-features, guidance chosen per seed "
             "on the clean validation set (training images of the other released split, unseen by this stage 1); the Gaussian control is "
             "chosen the same way. The paper's numbers select the best epoch on the test set. "
-            f"Device: {', '.join(devices)}. Command: `python bench/reproduce.py" + (f" --epochs {res['epochs']}" if res.get('epochs') else '') + "`.\n\n"
+            f"Device: {', '.join(devices)}. Command: `python bench/reproduce.py --recipes R --imb I --seeds S` (plus `--epochs N` for a shortened stage 1).\n\n"
             + md_table(out) + '\n')
 
 def _groups(rows):
