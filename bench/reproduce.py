@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _ckpt_features import unseen_images
-from stage1_cifar import shortened, stage1_run
+from stage1_cifar import shortened, stage1_run, stage1_seconds
 from reproduce_ckpt import METHODS, HEAD, DIFFUSION, SAMPLING, CHOSEN, DiskCache, choose_on_validation, tag
 from ldmlr.core import save_json, load_json, run_record, device_name, get_device
 from ldmlr.data import load_dataset, FeatureSet
@@ -62,7 +62,7 @@ def run_one(recipe:str, imb:int, seed:int, epochs:int|None, device, log) -> list
         train, _ = load_dataset('cifar10-lt-folder', imb_factor=imb)
         # no test pass after every epoch (a fifth of a CPU epoch's time): nothing is selected on it, and the stage-1 head is tested below
         train_baseline(train, None, run, seed=seed, device=device, progress=False, **cfg)
-    s1_time = sum(h.get('time', 0) for f in (run/'stage1'/'history.json', run/'stage1'/'head'/'history.json') if f.exists() for h in load_json(f))
+    s1_time = stage1_seconds(run)
     log(f'{run.name}: stage 1 ready ({time.time()-t0:.0f}s this call)')
     tr, test, va, head = features(run, imb, device)
     t0 = time.time()

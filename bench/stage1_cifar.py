@@ -24,6 +24,10 @@ def stage1_run(runs:Path, recipe:str, imb:int, epochs:int, seed:int) -> Path:
     "The run directory of one stage-1 training (shared with bench/reproduce.py)."
     return runs/'reproduce'/f'{recipe}-if{imb}-e{epochs}-s{seed}'
 
+def stage1_seconds(run:Path) -> float:
+    "Training time of a run's stage 1 (both phases), from its per-epoch history."
+    return sum(h.get('time', 0) for f in (run/'stage1'/'history.json', run/'stage1'/'head'/'history.json') if f.exists() for h in load_json(f))
+
 def main(epochs, seed, recipes, runs, out):
     train, test = load_dataset('cifar10-lt-folder', imb_factor=100)
     rows = load_json(out/'stage1_cifar10.json')['rows'] if (out/'stage1_cifar10.json').exists() else {}
@@ -33,8 +37,7 @@ def main(epochs, seed, recipes, runs, out):
         t0 = time.time()
         train_baseline(train, test, run, seed=seed, progress=False, **cfg)
         m = load_json(run/'stage1'/'metrics.json')
-        hist = [h for f in (run/'stage1'/'history.json', run/'stage1'/'head'/'history.json') if f.exists() for h in load_json(f)]
-        train_s = sum(h.get('time', 0) for h in hist) or time.time() - t0
+        train_s = stage1_seconds(run) or time.time() - t0
         rows[f'{name}-e{epochs}-s{seed}'] = dict(recipe=name, epochs=epochs, head_epochs=cfg.get('head_epochs', 0), seed=seed,
                                                  acc=m['acc'], many=m['many'], medium=m['medium'], few=m['few'], train_s=train_s,
                                                  config=cfg, device=device_name())

@@ -10,13 +10,11 @@ import argparse, os, sys, time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).parent))
 from _ckpt_features import features, unseen_val
 import reproduce_ckpt as R
-from ldmlr.core import save_json, load_json, run_record, set_seed, flush_denormals
+from ldmlr.core import save_json, load_json, run_record, flush_denormals
 from ldmlr.data import load_cifar10_lt_folder, shared_data, TensorLoader
-from ldmlr.models import create_model
 from ldmlr.diffusion import train_diffusion_fs, save_diffusion, load_diffusion, ddim_sample, time_denoiser
 from ldmlr.stage3 import split_val, init_head, run_methods, ClassGaussian
 from ldmlr.evaluate import md_table
@@ -30,21 +28,14 @@ METHOD = 'ratio 0.2, guidance -0.5, class-balanced'
 def timed(f):
     t0 = time.perf_counter(); r = f(); return r, time.perf_counter() - t0
 
-def stage1_time(batches=40, bs=64, warmup=6):
-    "ResNet-32 training throughput as stage 1 trains it (bf16 autocast, channels-last, batched crop + flip, SGD, the CE recipe's batch 64), extrapolated to 200 epochs on 12,406 images."
+def stage1_time(batches=40, bs=64):
+    "ResNet-32 training throughput as stage 1 trains it (bench/stage1.py's loop: bf16 autocast, channels-last, batched crop + flip, SGD; the CE recipe's batch 64), extrapolated to 200 epochs on 12,406 images."
+    import stage1 as S1
     train = load_cifar10_lt_folder(shared_data()/'cifar10', 100)
-    set_seed(0); flush_denormals(torch.device('cpu'))
-    model = create_model('resnet32', 10).to(memory_format=torch.channels_last).train()
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
-    it, n, t0 = iter(TensorLoader(train, bs, shuffle=True, augment=True, device='cpu', drop_last=True)), 0, None
-    for i in range(batches + warmup):
-        if i == warmup: t0, n = time.perf_counter(), 0
-        x, y = next(it)
-        with torch.autocast('cpu', dtype=torch.bfloat16): loss = F.cross_entropy(model(x.contiguous(memory_format=torch.channels_last)), y)
-        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
-        n += len(y)
-    ips = n / (time.perf_counter() - t0)
-    return dict(images_per_s=ips, batches=batches, bs=bs, epoch_s=len(train) / ips, train_200_epochs_h=200 * len(train) / ips / 3600)
+    flush_denormals(torch.device('cpu'))
+    r = S1.run(TensorLoader(train, bs, shuffle=True, augment=True, device='cpu', drop_last=True), torch.device('cpu'), float('inf'), batches)
+    ips = r['images_per_s']
+    return dict(images_per_s=ips, batches=r['batches'], bs=bs, epoch_s=len(train) / ips, train_200_epochs_h=200 * len(train) / ips / 3600)
 
 def sampling_rate(dm, n=2048, steps=50, eta=0.):
     "Pseudo-features per second of DDIM sampling."
