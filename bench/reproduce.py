@@ -13,6 +13,7 @@ Writes bench/results/reproduce.{json,md}; runs live under bench/runs/reproduce/<
 import argparse, sys, time
 from pathlib import Path
 
+import numpy as np
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _ckpt_features import unseen_images
@@ -53,7 +54,7 @@ def diffusion(run:Path, tr:FeatureSet, seed:int, device):
     save_diffusion(dm, path)
     return dm.to('cpu')
 
-def run_one(recipe:str, imb:int, seed:int, epochs:int|None, device, log) -> list[dict]:
+def run_one(recipe:str, imb:int, seed:int, epochs:int|None, device, log, compiled:bool=False) -> list[dict]:
     "Stage 1, then stages 2-3, of one (recipe, imbalance factor, seed); the rows of `run_methods` plus the validation-chosen ones."
     cfg = shortened(RECIPES[recipe], epochs) if epochs else dict(RECIPES[recipe])
     run = stage1_run(RUNS.parent, recipe, imb, cfg['epochs'], seed)
@@ -61,7 +62,7 @@ def run_one(recipe:str, imb:int, seed:int, epochs:int|None, device, log) -> list
     if not (run/'stage1'/'model.pt').exists():
         train, _ = load_dataset('cifar10-lt-folder', imb_factor=imb)
         # no test pass after every epoch (a fifth of a CPU epoch's time): nothing is selected on it, and the stage-1 head is tested below
-        train_baseline(train, None, run, seed=seed, device=device, progress=False, **cfg)
+        train_baseline(train, None, run, seed=seed, device=device, progress=False, compiled=compiled, **cfg)
     s1_time = stage1_seconds(run)
     log(f'{run.name}: stage 1 ready ({time.time()-t0:.0f}s this call)')
     tr, test, va, head = features(run, imb, device)
@@ -87,11 +88,13 @@ def md(res:dict) -> str:
         h0 = rows[0]['head_epochs']
         sched = f"{epochs} epochs" + (f" + {h0} head epochs" if h0 else '')
         full = epochs == RECIPES[recipe]['epochs']
+        gain = _paired_gain(rows, CHOSEN.format('LDMLR'), KEEP[0])
         for label, method, paper in ((name, KEEP[0], base), (f'{name} + LDMLR', CHOSEN.format('LDMLR'), ldmlr),
                                      (f'{name}, cRT (control)', KEEP[1], None), (f'{name} + Gaussian (control)', CHOSEN.format('Gaussian'), None)):
             s = summ[method]
             out.append({'CIFAR-10-LT': f'IF={imb}', 'method': label, 'stage 1': sched + ('' if full else f' (shortened: `--epochs {epochs}`)'), 'seeds': n,
                         **{c: '-' if s.get(c+'_mean') is None else f"{s[c+'_mean']:.2f}" + (f" ± {s[c+'_std']:.2f}" if n > 1 else '') for c in COLS},
+                        'LDMLR gain': gain if method == CHOSEN.format('LDMLR') else '',
                         'paper': '-' if paper is None else f'{paper:.2f}', 'stage-1 time': f"{s['stage1_s_mean']/60:.0f} min"})
     devices = sorted({r['device'] for r in res['rows']})
     return ("### Reproduction from scratch: CIFAR-10-LT, ResNet-32\n"
@@ -100,8 +103,25 @@ def md(res:dict) -> str:
             "final epoch of every stage. LDMLR = fill every class to the head count with DDIM pseudo-features, guidance chosen per seed "
             "on the clean validation set (training images of the other released split, unseen by this stage 1); the Gaussian control is "
             "chosen the same way. The paper's numbers select the best epoch on the test set. "
+            "LDMLR gain = LDMLR minus the stage-1 model, per seed (paired): mean ± std, and how many seeds gained. "
             f"Device: {', '.join(devices)}. Command: `python bench/reproduce.py --recipes R --imb I --seeds S` (plus `--epochs N` for a shortened stage 1).\n\n"
-            + md_table(out) + '\n')
+            + _progress(res) + '\n\n' + md_table(out) + '\n')
+
+def _paired_gain(rows, method, base):
+    "Per-seed `method` minus `base` accuracy: 'mean ± std (k/n seeds > 0)'."
+    acc = lambda m: {r['seed']: r['acc'] for r in rows if r['method'] == m}
+    a, b = acc(method), acc(base)
+    d = np.array([a[k] - b[k] for k in sorted(a) if k in b])
+    if not len(d): return '-'
+    return f"{d.mean():+.2f}" + (f" ± {d.std(ddof=1):.2f}" if len(d) > 1 else '') + f" ({(d > 0).sum()}/{len(d)} seeds > 0)"
+
+def _progress(res):
+    "Which full-schedule runs (recipe x imbalance factor x seed) are in the table, and which are still missing."
+    want = [(r, i, s) for r in ('ce-cifar', 'wcdas-cifar') for i in (100, 10) for s in (0, 1, 2)]
+    have = {(r['recipe'], r['imb'], r['seed']) for r in res['rows'] if r['epochs'] == RECIPES[r['recipe']]['epochs']}
+    missing = [w for w in want if w not in have]
+    return (f"Full schedules done: {len(want) - len(missing)} of {len(want)} (2 recipes x IF 100, 10 x seeds 0, 1, 2)"
+            + ('.' if not missing else '; still to run: ' + ', '.join(f"{r.split('-')[0].upper()} IF={i} seed {s}" for r, i, s in missing) + '.'))
 
 def _groups(rows):
     g = {}
@@ -115,6 +135,7 @@ def main():
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--epochs', type=int, default=None, help='shorten every stage-1 schedule to this many epochs (default: full)')
     p.add_argument('--device', default=None)
+    p.add_argument('--compile', action='store_true', help='train stage 1 through torch.compile (pays on GPUs)')
     p.add_argument('--md-only', action='store_true')
     a = p.parse_args()
     f = OUT/'reproduce.json'
@@ -125,7 +146,7 @@ def main():
         for recipe in a.recipes:
             for imb in a.imb:
                 for seed in a.seeds:
-                    rows = run_one(recipe, imb, seed, a.epochs, device, log)
+                    rows = run_one(recipe, imb, seed, a.epochs, device, log, a.compile)
                     for r in rows: r['device'] = device_name(device)
                     done = {r['run'] for r in rows}
                     res['rows'] = [r for r in res['rows'] if r['run'] not in done] + rows

@@ -1,10 +1,11 @@
 """Stage-1 training throughput: ResNet-32 on CIFAR-10-LT (IF=100) with the in-memory TensorLoader vs torchvision ImageFolder + DataLoader.
 
-Both pipelines do the same work per batch: random crop (4-pixel padding) + horizontal flip + normalise, then a ResNet-32
-forward and backward pass under bf16 autocast and an SGD step. Each runs for about `--seconds` (after a few warm-up batches)
-or `--max-batches`, whichever comes first; the loaders are also timed alone (no model).
+Each pair of pipelines does the same work per batch, then a ResNet-32 forward and backward pass under bf16 autocast and an
+SGD step: crop (4-pixel padding) + flip + normalise (the CE recipe), and the same plus AutoAugment's CIFAR-10 policy and a
+16-pixel Cutout (the WCDAS recipe). `--compile` adds the TensorLoader pipeline trained through `torch.compile`. Each runs for
+about `--seconds` (after a few warm-up batches) or `--max-batches`, whichever comes first; the loaders are also timed alone.
 
-  python bench/stage1.py [--root ../shared/data/cifar10] [--seconds 30] [--bs 128] [--workers 2] [--device cpu]
+  python bench/stage1.py [--root ../shared/data/cifar10] [--seconds 30] [--bs 128] [--workers 2] [--device cpu] [--compile]
 Writes bench/results/stage1.json and bench/results/stage1.md (`--md-only`: rewrite the table from the JSON)."""
 import argparse, json, os, time
 from pathlib import Path
@@ -12,16 +13,20 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from ldmlr.core import save_json, run_record, get_device, set_seed, flush_denormals
-from ldmlr.data import load_cifar10_lt_folder, shared_data, TensorLoader, CIFAR_MEAN, CIFAR_STD
+from ldmlr.data import load_cifar10_lt_folder, shared_data, TensorLoader, CIFAR_MEAN, CIFAR_STD, cutout
 from ldmlr.models import create_model
 
-WARMUP = 6  # oneDNN picks and caches its kernels in the first batches
+WARMUP = 6  # oneDNN picks and caches its kernels in the first batches (and torch.compile compiles)
 
-def imagefolder_loader(root, bs, workers):
+def _cutout16(x): return cutout(x[None], 16)[0]
+
+def imagefolder_loader(root, bs, workers, wcdas=False):
     "The usual torchvision pipeline: decode PNGs from disk in worker processes, PIL transforms per image."
     import torchvision.transforms as T
     from torchvision.datasets import ImageFolder
-    tfm = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(CIFAR_MEAN, CIFAR_STD)])
+    extra = [T.AutoAugment(T.AutoAugmentPolicy.CIFAR10)] if wcdas else []
+    tfm = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), *extra, T.ToTensor(),
+                     *([_cutout16] if wcdas else []), T.Normalize(CIFAR_MEAN, CIFAR_STD)])
     return torch.utils.data.DataLoader(ImageFolder(str(root), transform=tfm), batch_size=bs, shuffle=True, num_workers=workers,
                                        drop_last=True)
 
@@ -33,11 +38,12 @@ def batches(dl):
         yield from dl
         epoch += 1
 
-def run(dl, device, seconds, max_batches, train=True):
+def run(dl, device, seconds, max_batches, train=True, compiled=False):
     "Images per second of the training loop (or of the loader alone) over about `seconds`."
     set_seed(0)
     model = create_model('resnet32', 10).to(device, memory_format=torch.channels_last).train()   # as stage 1 trains it
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    if compiled: model = torch.compile(model)   # compiles during the warm-up batches
     it, n, start = batches(dl), 0, None
     for i in range(max_batches + WARMUP):
         if i == WARMUP: start, n = time.perf_counter(), 0
@@ -52,21 +58,32 @@ def run(dl, device, seconds, max_batches, train=True):
     t = time.perf_counter() - start
     return dict(images=n, seconds=t, images_per_s=n / t, batches=i + 1 - WARMUP)
 
-def main(root, out, seconds, max_batches, bs, workers, device):
+PIPELINES = {   # name: (description, augmentation, training through torch.compile)
+    'tensorloader': ('ldmlr `TensorLoader` (in memory, batched augmentation)', 'crop + flip', False),
+    'imagefolder': ('torchvision `ImageFolder` + `DataLoader` ({workers} workers, PIL per image)', 'crop + flip', False),
+    'tensorloader_wcdas': ('ldmlr `TensorLoader` (in memory, batched augmentation)', 'crop + flip + AutoAugment + Cutout', False),
+    'imagefolder_wcdas': ('torchvision `ImageFolder` + `DataLoader` ({workers} workers, PIL per image)', 'crop + flip + AutoAugment + Cutout', False),
+    'tensorloader_compiled': ('ldmlr `TensorLoader`, model under `torch.compile`', 'crop + flip', True)}
+RATIOS = [('tensorloader', 'imagefolder'), ('tensorloader_wcdas', 'imagefolder_wcdas'), ('tensorloader_compiled', 'tensorloader')]
+
+def main(root, out, seconds, max_batches, bs, workers, device, compiled=False):
     device = get_device(device)
     torch.set_num_threads(os.cpu_count())
     flush_denormals(device)   # as the Learner does
     train = load_cifar10_lt_folder(root, 100)       # decoded once into memory (and the dataset cache)
+    wcdas = dict(autoaugment=True, cutout=16)
     loaders = dict(tensorloader=lambda: TensorLoader(train, bs, shuffle=True, augment=True, device=device, drop_last=True),
-                   imagefolder=lambda: imagefolder_loader(Path(root)/'train_if100', bs, workers))
-    res = dict(device=str(device), bs=bs, workers=workers, seconds_budget=seconds, max_batches=max_batches, images=len(train))
+                   imagefolder=lambda: imagefolder_loader(Path(root)/'train_if100', bs, workers),
+                   tensorloader_wcdas=lambda: TensorLoader(train, bs, shuffle=True, augment=True, device=device, drop_last=True, **wcdas),
+                   imagefolder_wcdas=lambda: imagefolder_loader(Path(root)/'train_if100', bs, workers, wcdas=True))
+    if compiled: loaders['tensorloader_compiled'] = loaders['tensorloader']
+    res = dict(device=str(device), bs=bs, workers=workers, seconds_budget=seconds, max_batches=max_batches, images=len(train), pipelines={})
     for name, make in loaders.items():
-        res[name] = dict(train=run(make(), device, seconds, max_batches), loader_only=run(make(), device, seconds / 6, max_batches, train=False))
-        print(name, {k: round(v['images_per_s']) for k, v in res[name].items()})
-    res['speedup'] = res['tensorloader']['train']['images_per_s'] / res['imagefolder']['train']['images_per_s']
-    res['loader_only_speedup'] = res['tensorloader']['loader_only']['images_per_s'] / res['imagefolder']['loader_only']['images_per_s']
+        res['pipelines'][name] = dict(train=run(make(), device, seconds, max_batches, compiled=PIPELINES[name][2]),
+                                      loader_only=run(make(), device, seconds / 6, max_batches, train=False))
+        print(name, {k: round(v['images_per_s']) for k, v in res['pipelines'][name].items()}, flush=True)
     res['load_average'] = os.getloadavg()
-    res['record'] = run_record(dict(root=str(root), seconds=seconds, bs=bs, workers=workers), device=device)
+    res['record'] = run_record(dict(root=str(root), seconds=seconds, bs=bs, workers=workers, compiled=compiled), device=device)
     out.mkdir(parents=True, exist_ok=True)
     save_json(res, out/'stage1.json')
     (out/'stage1.md').write_text(markdown(res))
@@ -75,18 +92,21 @@ def main(root, out, seconds, max_batches, bs, workers, device):
 
 def markdown(res):
     "The results table (markdown) of a `stage1.json`."
-    tl, fo, seconds, bs, workers = res['tensorloader'], res['imagefolder'], res['seconds_budget'], res['bs'], res['workers']
+    ps, seconds, bs, workers = res['pipelines'], res['seconds_budget'], res['bs'], res['workers']
+    rows = [f"| {PIPELINES[n][0].format(workers=workers)} | {PIPELINES[n][1]} | {p['train']['images_per_s']:,.0f} | "
+            + (f"{p['loader_only']['images_per_s']:,.0f} |" if not PIPELINES[n][2] else '(as above) |') for n, p in ps.items()]
+    ratios = [f"| **ratio** {PIPELINES[a][0].split(' (')[0].split(',')[0]}{' + compile' if PIPELINES[a][2] else ''} / "
+              f"{PIPELINES[b][0].split(' (')[0]} | {PIPELINES[a][1]} | **{ps[a]['train']['images_per_s'] / ps[b]['train']['images_per_s']:.2f}x** | "
+              + ('-' if PIPELINES[a][2] else f"{ps[a]['loader_only']['images_per_s'] / ps[b]['loader_only']['images_per_s']:.1f}x") + ' |'
+              for a, b in RATIOS if a in ps and b in ps]
     return f"""### Stage-1 training throughput (ResNet-32, CIFAR-10-LT IF=100, batch {bs}, bf16 autocast, channels-last)
-Device: {res['record']['device_name']}; load average at the end {res['load_average'][0]:.1f} (a shared machine). Command: `python bench/stage1.py`.
-Each pipeline: random crop (pad 4) + flip + normalise, forward + backward + SGD step; about {seconds:.0f} s each after {WARMUP} warm-up
-batches ({tl['train']['batches']} and {fo['train']['batches']} batches timed).
+Device: {res['record']['device_name']}; load average at the end {res['load_average'][0]:.1f} (a shared machine). Command: `python bench/stage1.py{' --compile' if res['record']['config'].get('compiled') else ''}`.
+Each pipeline: its augmentation + normalise, then forward + backward + SGD step; about {seconds:.0f} s each after {WARMUP} warm-up
+batches (the compiled model compiles during them). Ratios are between pipelines of this one run.
 
-| pipeline | training images/s | loader alone, images/s |
-|---|---|---|
-| ldmlr `TensorLoader` (in memory, batched augmentation) | {tl['train']['images_per_s']:,.0f} | {tl['loader_only']['images_per_s']:,.0f} |
-| torchvision `ImageFolder` + `DataLoader` ({workers} workers, PIL per image) | {fo['train']['images_per_s']:,.0f} | {fo['loader_only']['images_per_s']:,.0f} |
-| **ratio** | **{res['speedup']:.2f}x** | {res['loader_only_speedup']:.1f}x |
-"""
+| pipeline | augmentation | training images/s | loader alone, images/s |
+|---|---|---|---|
+""" + '\n'.join(rows + ratios) + '\n'
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -96,6 +116,7 @@ if __name__ == '__main__':
     p.add_argument('--bs', type=int, default=128)
     p.add_argument('--workers', type=int, default=2, help='DataLoader worker processes for the ImageFolder pipeline')
     p.add_argument('--device', default=None)
+    p.add_argument('--compile', action='store_true', help='also time the TensorLoader pipeline with the model under torch.compile')
     p.add_argument('--md-only', action='store_true', help='only rewrite stage1.md from stage1.json')
     a = p.parse_args()
     if a.md_only:
@@ -103,4 +124,4 @@ if __name__ == '__main__':
         (out/'stage1.md').write_text(markdown(json.loads((out/'stage1.json').read_text()))); raise SystemExit
     root = a.root or (shared_data()/'cifar10' if shared_data() else None)
     if root is None or not (Path(root)/'train_if100').is_dir(): raise SystemExit('CIFAR-10-LT not found: pass --root (the cifar10 folder of the LDMLR release)')
-    main(root, Path(__file__).parent/'results', a.seconds, a.max_batches, a.bs, a.workers, a.device)
+    main(root, Path(__file__).parent/'results', a.seconds, a.max_batches, a.bs, a.workers, a.device, a.compile)
