@@ -32,6 +32,7 @@ PAPER = {('ce-cifar', 100): (72.46, 76.26), ('ce-cifar', 10): (88.22, 89.13),   
 KEEP = ('stage-1 head (no fine-tuning)', 'real only, class-balanced (cRT)')
 STAGE3 = [m for m in METHODS if m['name'] in KEEP or m.get('fill_to') == 'max' and not m.get('balanced')]
 COLS = ['acc', 'many', 'medium', 'few']
+ALL_RECIPES, ALL_IMB, ALL_SEEDS = ['ce-cifar', 'wcdas-cifar'], [100, 10], [0, 1, 2]   # the full reproduction (#6)
 
 def features(run:Path, imb:int, device) -> tuple[FeatureSet, FeatureSet, FeatureSet, torch.nn.Module]:
     "(train, test, clean validation) features of the run's stage-1 model, and its head; encoded once, then read from run/features/."
@@ -59,10 +60,10 @@ def run_one(recipe:str, imb:int, seed:int, epochs:int|None, device, log, compile
     cfg = shortened(RECIPES[recipe], epochs) if epochs else dict(RECIPES[recipe])
     run = stage1_run(RUNS.parent, recipe, imb, cfg['epochs'], seed)
     t0 = time.time()
-    if not (run/'stage1'/'model.pt').exists():
-        train, _ = load_dataset('cifar10-lt-folder', imb_factor=imb)
-        # no test pass after every epoch (a fifth of a CPU epoch's time): nothing is selected on it, and the stage-1 head is tested below
-        train_baseline(train, None, run, seed=seed, device=device, progress=False, compiled=compiled, **cfg)
+    train, _ = load_dataset('cifar10-lt-folder', imb_factor=imb)
+    # no test pass after every epoch (a fifth of a CPU epoch's time): nothing is selected on it, and the stage-1 head is tested below.
+    # A finished run is returned without training, after the check that it was trained with this recipe.
+    train_baseline(train, None, run, seed=seed, device=device, progress=False, compiled=compiled, **cfg)
     s1_time = stage1_seconds(run)
     log(f'{run.name}: stage 1 ready ({time.time()-t0:.0f}s this call)')
     tr, test, va, head = features(run, imb, device)
@@ -99,7 +100,7 @@ def md(res:dict) -> str:
     devices = sorted({r['device'] for r in res['rows']})
     return ("### Reproduction from scratch: CIFAR-10-LT, ResNet-32\n"
             "Stage 1 trained by ldmlr's Learner with the CE recipe (SGD lr 0.1, batch 64, mixup 0.5, step decay) and the WCDAS recipe "
-            "(SGD lr 0.2, batch 256, cosine, then head-only class-aware fine-tuning); test accuracy %, mean ± sample std over seeds (one seed: its value), "
+            "(SGD lr 0.2, batch 256, cosine, AutoAugment + Cutout, then head-only class-aware fine-tuning); test accuracy %, mean ± sample std over seeds (one seed: its value), "
             "final epoch of every stage. LDMLR = fill every class to the head count with DDIM pseudo-features, guidance chosen per seed "
             "on the clean validation set (training images of the other released split, unseen by this stage 1); the Gaussian control is "
             "chosen the same way. The paper's numbers select the best epoch on the test set. "
@@ -117,10 +118,11 @@ def _paired_gain(rows, method, base):
 
 def _progress(res):
     "Which full-schedule runs (recipe x imbalance factor x seed) are in the table, and which are still missing."
-    want = [(r, i, s) for r in ('ce-cifar', 'wcdas-cifar') for i in (100, 10) for s in (0, 1, 2)]
+    want = [(r, i, s) for r in ALL_RECIPES for i in ALL_IMB for s in ALL_SEEDS]
     have = {(r['recipe'], r['imb'], r['seed']) for r in res['rows'] if r['epochs'] == RECIPES[r['recipe']]['epochs']}
     missing = [w for w in want if w not in have]
-    return (f"Full schedules done: {len(want) - len(missing)} of {len(want)} (2 recipes x IF 100, 10 x seeds 0, 1, 2)"
+    return (f"Full schedules done: {len(want) - len(missing)} of {len(want)} ({len(ALL_RECIPES)} recipes x IF {', '.join(map(str, ALL_IMB))} "
+            f"x seeds {', '.join(map(str, ALL_SEEDS))})"
             + ('.' if not missing else '; still to run: ' + ', '.join(f"{r.split('-')[0].upper()} IF={i} seed {s}" for r, i, s in missing) + '.'))
 
 def _groups(rows):
@@ -130,9 +132,9 @@ def _groups(rows):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--recipes', nargs='+', default=['ce-cifar', 'wcdas-cifar'])
-    p.add_argument('--imb', type=int, nargs='+', default=[100, 10])
-    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('--recipes', nargs='+', default=ALL_RECIPES)
+    p.add_argument('--imb', type=int, nargs='+', default=ALL_IMB)
+    p.add_argument('--seeds', type=int, nargs='+', default=ALL_SEEDS)
     p.add_argument('--epochs', type=int, default=None, help='shorten every stage-1 schedule to this many epochs (default: full)')
     p.add_argument('--device', default=None)
     p.add_argument('--compile', action='store_true', help='train stage 1 through torch.compile (pays on GPUs)')
