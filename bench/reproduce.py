@@ -13,12 +13,11 @@ Writes bench/results/reproduce.{json,md}; runs live under bench/runs/reproduce/<
 import argparse, sys, time
 from pathlib import Path
 
-import numpy as np
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _ckpt_features import unseen_images
 from stage1_cifar import shortened, stage1_run, stage1_seconds
-from reproduce_ckpt import METHODS, HEAD, DIFFUSION, SAMPLING, CHOSEN, DiskCache, choose_on_validation, tag
+from reproduce_ckpt import METHODS, HEAD, DIFFUSION, SAMPLING, CHOSEN, DiskCache, choose_on_validation, paired_diffs, tag
 from ldmlr.core import save_json, load_json, run_record, device_name, get_device
 from ldmlr.data import load_dataset, FeatureSet
 from ldmlr.stage1 import train_baseline, RECIPES, load_stage1, encode
@@ -34,13 +33,12 @@ STAGE3 = [m for m in METHODS if m['name'] in KEEP or m.get('fill_to') == 'max' a
 COLS = ['acc', 'many', 'medium', 'few']
 ALL_RECIPES, ALL_IMB, ALL_SEEDS = ['ce-cifar', 'wcdas-cifar'], [100, 10], [0, 1, 2]   # the full reproduction (#6)
 
-def features(run:Path, imb:int, device) -> tuple[FeatureSet, FeatureSet, FeatureSet, torch.nn.Module]:
+def features(run:Path, imb:int, train, test, device) -> tuple[FeatureSet, FeatureSet, FeatureSet, torch.nn.Module]:
     "(train, test, clean validation) features of the run's stage-1 model, and its head; encoded once, then read from run/features/."
     d = run/'features'
     files = [d/f'{n}.safetensors' for n in ('train', 'test', 'val')]
     model = load_stage1(run)
     if not all(f.exists() for f in files):
-        train, test = load_dataset('cifar10-lt-folder', imb_factor=imb)
         val, counts = unseen_images(imb)
         for ds, f in zip((train, test, val), files):
             fs = encode(model, ds, train_counts=counts, device=device)
@@ -60,16 +58,14 @@ def run_one(recipe:str, imb:int, seed:int, epochs:int|None, device, log, compile
     cfg = shortened(RECIPES[recipe], epochs) if epochs else dict(RECIPES[recipe])
     run = stage1_run(RUNS.parent, recipe, imb, cfg['epochs'], seed)
     t0 = time.time()
-    train, _ = load_dataset('cifar10-lt-folder', imb_factor=imb)
+    train, test_images = load_dataset('cifar10-lt-folder', imb_factor=imb)
     # no test pass after every epoch (a fifth of a CPU epoch's time): nothing is selected on it, and the stage-1 head is tested below.
     # A finished run is returned without training, after the check that it was trained with this recipe.
     train_baseline(train, None, run, seed=seed, device=device, progress=False, compiled=compiled, **cfg)
     s1_time = stage1_seconds(run)
     log(f'{run.name}: stage 1 ready ({time.time()-t0:.0f}s this call)')
-    tr, test, va, head = features(run, imb, device)
-    t0 = time.time()
+    tr, test, va, head = features(run, imb, train, test_images, device)
     gens = dict(diffusion=diffusion(run, tr, seed, device), gaussian=ClassGaussian.fit(tr))
-    s2_time = time.time() - t0
     rows = run_methods(STAGE3, tr, va, test, init_head(head, warm=head), gens, seed=seed, pseudo_kw=SAMPLING, progress=False,
                        cache=DiskCache(run/'stage3', tag(DIFFUSION)), **HEAD)
     rows += choose_on_validation(rows)
@@ -110,9 +106,7 @@ def md(res:dict) -> str:
 
 def _paired_gain(rows, method, base):
     "Per-seed `method` minus `base` accuracy: 'mean ± std (k/n seeds > 0)'."
-    acc = lambda m: {r['seed']: r['acc'] for r in rows if r['method'] == m}
-    a, b = acc(method), acc(base)
-    d = np.array([a[k] - b[k] for k in sorted(a) if k in b])
+    d = paired_diffs(rows, method, base)
     if not len(d): return '-'
     return f"{d.mean():+.2f}" + (f" ± {d.std(ddof=1):.2f}" if len(d) > 1 else '') + f" ({(d > 0).sum()}/{len(d)} seeds > 0)"
 

@@ -13,6 +13,7 @@ Writes bench/results/ckpt_if100.{json,md}, ckpt_if10.{json,md}, ckpt_ablations.{
 import argparse, hashlib, json, sys, time
 from pathlib import Path
 
+import numpy as np
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _ckpt_features import features, unseen_val, RUN, ckpt_path
@@ -45,6 +46,12 @@ METHODS = [
     dict(name='Gaussian, fill, class-balanced', generator='gaussian', fill_to='max', groups=ALL, balanced=True),
     dict(name='LDMLR, fill, class-balanced', generator='diffusion', fill_to='max', groups=ALL, balanced=True),
 ] + [fill(g, w) for g in ('gaussian', 'diffusion') for w in GUIDANCES]
+
+def paired_diffs(rows:list, a:str, b:str) -> np.ndarray:
+    "Per-seed accuracy of method `a` minus method `b`, over the seeds that have both."
+    acc = lambda m: {r['seed']: r['acc'] for r in rows if r['method'] == m}
+    A, B = acc(a), acc(b)
+    return np.array([A[k] - B[k] for k in sorted(A) if k in B])
 
 def choose_on_validation(rows:list) -> list:
     "Per seed and generator, the fill row whose final head scores best on the validation set, renamed `CHOSEN` (with `chosen_guidance`)."
@@ -127,13 +134,10 @@ def md_imb(res) -> str:
         if m.get('generator') != 'diffusion': continue
         g = dict(name=CHOSEN.format('Gaussian')) if m.get('chosen') else next(
             x for x in METHODS if x.get('generator') == 'gaussian' and all(x.get(k) == m.get(k) for k in ('ratio', 'fill_to', 'balanced', 'guidance')))
-        crt = 'real only, class-balanced (cRT)'
-        by = lambda name: {r['seed']: r['acc'] for r in res['rows'] if r['method'] == name}
-        L, G, C = by(m['name']), by(g['name']), by(crt)
-        d = [L[k] - G[k] for k in L]; dc = [L[k] - C[k] for k in L]
-        sd = lambda v: (sum((x - sum(v)/len(v))**2 for x in v) / (len(v) - 1))**.5 if len(v) > 1 else 0.
-        pairs.append({'LDMLR variant': m['name'], 'LDMLR': sum(L.values())/len(L), 'Gaussian (same counts, guidance)': sum(G.values())/len(G),
-                      'LDMLR - Gaussian': f"{sum(d)/len(d):+.2f} ± {sd(d):.2f}", 'LDMLR - cRT': f"{sum(dc)/len(dc):+.2f} ± {sd(dc):.2f}"})
+        pm = lambda d: f"{d.mean():+.2f} ± {d.std(ddof=1) if len(d) > 1 else 0.:.2f}"
+        pairs.append({'LDMLR variant': m['name'], 'LDMLR': by_name[m['name']]['acc_mean'], 'Gaussian (same counts, guidance)': by_name[g['name']]['acc_mean'],
+                      'LDMLR - Gaussian': pm(paired_diffs(res['rows'], m['name'], g['name'])),
+                      'LDMLR - cRT': pm(paired_diffs(res['rows'], m['name'], METHODS[2]['name']))})
     ls_real = next(s for s in res['summary'] if s['method'] == 'real only')
     ls_s1 = next(s for s in res['summary'] if s['method'] == METHODS[0]['name'])
     ls_crt = next(s for s in res['summary'] if s['method'] == METHODS[2]['name'])
