@@ -61,7 +61,8 @@ def run_one(recipe:str, imb:int, seed:int, epochs:int|None, device, log, compile
     train, test_images = load_dataset('cifar10-lt-folder', imb_factor=imb)
     # no test pass after every epoch (a fifth of a CPU epoch's time): nothing is selected on it, and the stage-1 head is tested below.
     # A finished run is returned without training, after the check that it was trained with this recipe.
-    train_baseline(train, None, run, seed=seed, device=device, progress=False, compiled=compiled, **cfg)
+    # Progress: one row per epoch with the time left (bars on a terminal), so a run left in the background can be followed.
+    train_baseline(train, None, run, seed=seed, device=device, progress=True, compiled=compiled, **cfg)
     s1_time = stage1_seconds(run)
     log(f'{run.name}: stage 1 ready ({time.time()-t0:.0f}s this call)')
     tr, test, va, head = features(run, imb, train, test_images, device)
