@@ -11,7 +11,17 @@ KERNEL = {'kernelspec': {'display_name': 'python3', 'language': 'python', 'name'
 def to_nb(src, dst):
     nb = jupytext.read(src, fmt='py:percent')
     nb.metadata = dict(KERNEL)
+    _keep_ids(nb, dst)
     nbformat.write(nb, dst)
+
+def _keep_ids(nb, dst):
+    "Give unchanged cells the ids they have in `dst`, so nbdev_export's cell markers (and diffs) change only where the source did."
+    try: old = nbformat.read(dst, as_version=4)
+    except FileNotFoundError: return
+    ids = {}
+    for c in old.cells: ids.setdefault((c.cell_type, c.source), []).append(c.id)
+    for c in nb.cells:
+        if ids.get((c.cell_type, c.source)): c.id = ids[(c.cell_type, c.source)].pop(0)
 
 def to_py(src, dst):
     jupytext.write(jupytext.read(src), dst, fmt='py:percent')
