@@ -9,8 +9,16 @@ that is killed, or outlives a session, continues where it stopped when the same 
 Nothing is selected on the test set. Stage 3 reports its final epoch; the guidance weight of LDMLR (and of the Gaussian control)
 is chosen per seed on a clean validation set: training images of the other released split (IF=10 for an IF=100 run and the
 other way round) that this run's stage 1 never saw, scored by mean per-class accuracy.
-Writes bench/results/reproduce.{json,md}; runs live under bench/runs/reproduce/<recipe>-if<imb>-e<epochs>-s<seed>/."""
-import argparse, sys, time
+Writes bench/results/reproduce.{json,md}; runs live under bench/runs/reproduce/<recipe>-if<imb>-e<epochs>-s<seed>/.
+
+  python bench/reproduce.py --park                            # before a session ends: park unfinished stage 1s in bench/parked/
+
+bench/runs/ is not committed, and a session's work tree does not outlive it, so a stage 1 longer than a session (WCDAS IF=10 is
+about 4.5 CPU-hours) would never finish. `--park` copies the stage 1 of every run not yet in the results (its checkpoint, config
+and history: about 4 MB) to bench/parked/<run>/, which is committed; the next session's run of the same command restores it
+into bench/runs/ and trains on from the parked epoch, bit for bit as if never stopped. A parked copy is dropped once its run's
+rows are in the results."""
+import argparse, shutil, sys, time
 from pathlib import Path
 
 import torch
@@ -18,20 +26,57 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _ckpt_features import unseen_images
 from stage1_cifar import shortened, stage1_run, stage1_seconds
 from reproduce_ckpt import METHODS, HEAD, DIFFUSION, SAMPLING, CHOSEN, DiskCache, choose_on_validation, paired_diffs, tag
-from ldmlr.core import save_json, load_json, run_record, device_name, get_device
+from ldmlr.core import save_json, load_json, load_torch, run_record, device_name, get_device
 from ldmlr.data import load_dataset, FeatureSet
 from ldmlr.stage1 import train_baseline, RECIPES, load_stage1, encode
 from ldmlr.diffusion import train_diffusion_fs, save_diffusion, load_diffusion
 from ldmlr.stage3 import init_head, ClassGaussian, run_methods
 from ldmlr.evaluate import md_table, mean_std_rows, pm_rows
 
-OUT, RUNS = Path(__file__).parent/'results', Path(__file__).parent/'runs'/'reproduce'
+OUT, RUNS, PARKED = Path(__file__).parent/'results', Path(__file__).parent/'runs'/'reproduce', Path(__file__).parent/'parked'
 PAPER = {('ce-cifar', 100): (72.46, 76.26), ('ce-cifar', 10): (88.22, 89.13),      # (baseline, + LDMLR): test-selected in the paper
          ('wcdas-cifar', 100): (84.67, 86.29), ('wcdas-cifar', 10): (92.48, 92.58)}
 KEEP = ('stage-1 head (no fine-tuning)', 'real only, class-balanced (cRT)')
 STAGE3 = [m for m in METHODS if m['name'] in KEEP or m.get('fill_to') == 'max' and not m.get('balanced')]
 COLS = ['acc', 'many', 'medium', 'few']
 ALL_RECIPES, ALL_IMB, ALL_SEEDS = ['ce-cifar', 'wcdas-cifar'], [100, 10], [0, 1, 2]   # the full reproduction (#6)
+
+def park(runs:Path, # the runs folder (bench/runs/reproduce)
+         parked:Path, # where parked copies go (bench/parked, committed)
+         finished:set, # names of the runs whose rows are in the results: their parked copies are dropped
+        ) -> list[str]:
+    "Copy the stage 1 of every unfinished run in `runs` to `parked`, and drop the parked copies of finished runs; what was done."
+    done = []
+    for old in sorted(parked.glob('*/stage1')):
+        if old.parent.name in finished: shutil.rmtree(old.parent); done.append(f'dropped {old.parent.name} (finished)')
+    for s1 in sorted(runs.glob('*/stage1')):
+        name = s1.parent.name
+        if name in finished or not (s1/'checkpoint.pt').exists(): continue
+        tmp, dest = parked/f'{name}.tmp', parked/name
+        shutil.rmtree(tmp, ignore_errors=True)
+        # checkpoints are written by rename, so a run still training is copied at a whole epoch; pngs are redrawn on resume
+        shutil.copytree(s1, tmp/'stage1', ignore=shutil.ignore_patterns('*.png', '*.tmp'))
+        shutil.rmtree(dest, ignore_errors=True); tmp.rename(dest)
+        done.append(f'parked {name} at {_stage1_progress(dest/"stage1")}')
+    return done
+
+def restore(run:Path, # a run directory (bench/runs/reproduce/<run>)
+            parked:Path, # the parked copies (bench/parked)
+           ) -> bool:
+    "Put the parked stage 1 of `run` back where training resumes from, unless the run already has a stage 1 here."
+    src = parked/run.name/'stage1'
+    if (run/'stage1').exists() or not src.exists(): return False
+    shutil.rmtree(run/'stage1.tmp', ignore_errors=True)
+    shutil.copytree(src, run/'stage1.tmp')
+    (run/'stage1.tmp').rename(run/'stage1')
+    return True
+
+def _stage1_progress(s1:Path) -> str:
+    "Where a stage 1 stands: 'epoch E of N' of its main phase, plus its head phase when that has begun."
+    ck = lambda f: load_torch(f) if f.exists() else None
+    main, head = ck(s1/'checkpoint.pt'), ck(s1/'head'/'checkpoint.pt')
+    return (f"epoch {main['epoch'] + 1} of {main['n_epochs']}" + (f", head epoch {head['epoch'] + 1} of {head['n_epochs']}" if head else '')
+            + (' (finished)' if (s1/'model.pt').exists() else ''))
 
 def features(run:Path, imb:int, train, test, device) -> tuple[FeatureSet, FeatureSet, FeatureSet, torch.nn.Module]:
     "(train, test, clean validation) features of the run's stage-1 model, and its head; encoded once, then read from run/features/."
@@ -57,6 +102,7 @@ def run_one(recipe:str, imb:int, seed:int, epochs:int|None, device, log, compile
     "Stage 1, then stages 2-3, of one (recipe, imbalance factor, seed); the rows of `run_methods` plus the validation-chosen ones."
     cfg = shortened(RECIPES[recipe], epochs) if epochs else dict(RECIPES[recipe])
     run = stage1_run(RUNS.parent, recipe, imb, cfg['epochs'], seed)
+    if restore(run, PARKED): log(f'{run.name}: restored the parked stage 1 ({_stage1_progress(run/"stage1")})')
     t0 = time.time()
     train, test_images = load_dataset('cifar10-lt-folder', imb_factor=imb)
     # no test pass after every epoch (a fifth of a CPU epoch's time): nothing is selected on it, and the stage-1 head is tested below.
@@ -102,7 +148,8 @@ def md(res:dict) -> str:
             "on the clean validation set (training images of the other released split, unseen by this stage 1); the Gaussian control is "
             "chosen the same way. The paper's numbers select the best epoch on the test set. "
             "LDMLR gain = LDMLR minus the stage-1 model, per seed (paired): mean ± std, and how many seeds gained. "
-            f"Device: {', '.join(devices)}. Command: `python bench/reproduce.py --recipes R --imb I --seeds S` (plus `--epochs N` for a shortened stage 1).\n\n"
+            f"Device: {', '.join(devices)}. Command: `python bench/reproduce.py --recipes R --imb I --seeds S` (plus `--epochs N` for a shortened stage 1). "
+            "A stage 1 longer than a session resumes from its checkpoint in the next one (`--park` carries it over in bench/parked/).\n\n"
             + _progress(res) + '\n\n' + md_table(out) + '\n')
 
 def _paired_gain(rows, method, base):
@@ -134,9 +181,13 @@ def main():
     p.add_argument('--device', default=None)
     p.add_argument('--compile', action='store_true', help='train stage 1 through torch.compile (pays on GPUs)')
     p.add_argument('--md-only', action='store_true')
+    p.add_argument('--park', action='store_true', help='only park unfinished stage 1s in bench/parked/ (commit it) for the next session')
     a = p.parse_args()
     f = OUT/'reproduce.json'
     res = load_json(f) if f.exists() else dict(rows=[])
+    if a.park:
+        print('\n'.join(park(RUNS, PARKED, {r['run'] for r in res['rows']})) or 'nothing to park')
+        return
     if not a.md_only:
         device = get_device(a.device)
         log = lambda s: print(time.strftime('%H:%M:%S'), s, flush=True)
@@ -149,6 +200,7 @@ def main():
                     res['rows'] = [r for r in res['rows'] if r['run'] not in done] + rows
                     res.update(epochs=a.epochs, record=run_record(dict(script='bench/reproduce.py', args=vars(a)), device=device))
                     save_json(res, f)
+                    for name in done: shutil.rmtree(PARKED/name, ignore_errors=True)   # a parked copy is no longer needed
     text = md(res)
     (OUT/'reproduce.md').write_text(text)
     print(text)

@@ -1,0 +1,63 @@
+"""bench/reproduce.py --park: a stage 1 stopped in one session, parked in the repo and restored on a fresh work tree in the next,
+ends with the same weights as one never stopped; parked copies of finished runs are dropped."""
+import shutil, sys
+
+import pytest
+import torch
+from ldmlr.core import load_torch
+from ldmlr.data import lt_counts, synthetic_imageset
+from ldmlr.learner import CheckpointCB
+from ldmlr.stage1 import train_baseline
+
+from conftest import REPO
+sys.path.insert(0, str(REPO/'bench'))
+from reproduce import park, restore
+
+COUNTS = lt_counts(60, 4, 10)
+# two phases, as WCDAS's recipe has: the stop falls in the main phase
+KW = dict(model='tinynet', width=4, epochs=4, bs=16, lr=0.05, warmup_epochs=1, mixup=0.4, head_epochs=2, head_lr=0.05,
+          device='cpu', progress=False, seed=3)
+
+class SessionEnd(Exception): "The session ends (its processes are killed) after a checkpoint was written."
+
+def _train(run):
+    net, _ = train_baseline(synthetic_imageset(COUNTS, seed=0), None, run, **KW)
+    return net.state_dict()
+
+def test_parked_stage1_resumes_on_a_fresh_tree(tmp_path, monkeypatch):
+    ref = _train(tmp_path/'ref'/'run-a')
+
+    runs, parked = tmp_path/'session1'/'runs', tmp_path/'repo'/'parked'
+    save = CheckpointCB.after_epoch
+    def stop_after_epoch_1(self, learn):
+        save(self, learn)
+        if learn.epoch == 1: raise SessionEnd()
+    monkeypatch.setattr(CheckpointCB, 'after_epoch', stop_after_epoch_1)
+    with pytest.raises(SessionEnd): _train(runs/'run-a')
+    monkeypatch.undo()
+
+    # a finished run in the results has its old parked copy dropped and is not parked again
+    (runs/'run-b'/'stage1').mkdir(parents=True); shutil.copy(runs/'run-a'/'stage1'/'checkpoint.pt', runs/'run-b'/'stage1')
+    (parked/'run-b'/'stage1').mkdir(parents=True)
+    said = park(runs, parked, finished={'run-b'})
+    assert said == ['dropped run-b (finished)', 'parked run-a at epoch 2 of 4'], said
+    assert sorted(p.name for p in parked.iterdir()) == ['run-a']
+    assert not list(parked.rglob('*.png')) and (parked/'run-a'/'stage1'/'config.json').exists()
+
+    # the next session: a fresh work tree (no runs/), the parked copy restored, training goes on from epoch 2
+    fresh = tmp_path/'session2'/'runs'/'run-a'
+    assert restore(fresh, parked) and load_torch(fresh/'stage1'/'checkpoint.pt')['epoch'] == 1
+    assert not restore(fresh, parked)   # a run that has its stage 1 here is left alone
+    epochs_run = []
+    monkeypatch.setattr(CheckpointCB, 'after_epoch', lambda self, learn: (epochs_run.append(learn.epoch), save(self, learn)))
+    resumed = _train(fresh)
+    monkeypatch.undo()
+    assert epochs_run == [2, 3, 0, 1], epochs_run   # main epochs 2-3 only, then the head phase
+    assert ref.keys() == resumed.keys()
+    for k in ref: assert torch.allclose(ref[k].float(), resumed[k].float(), atol=1e-6), k
+    hist = lambda run: [{k: v for k, v in h.items() if k != 'time'} for h in load_torch(run/'stage1'/'checkpoint.pt')['history']]
+    assert hist(fresh) == hist(tmp_path/'ref'/'run-a') and len(hist(fresh)) == KW['epochs']
+
+    # park is idempotent and reports the finished stage 1
+    assert park(fresh.parent, parked, finished=set()) == ['parked run-a at epoch 4 of 4, head epoch 2 of 2 (finished)']
+    assert park(fresh.parent, parked, finished={'run-a'}) == ['dropped run-a (finished)'] and not list(parked.iterdir())
