@@ -16,9 +16,15 @@ Writes bench/results/reproduce.{json,md}; runs live under bench/runs/reproduce/<
 bench/runs/ is not committed, and a session's work tree does not outlive it, so a stage 1 longer than a session (WCDAS IF=10 is
 about 4.5 CPU-hours) would never finish. `--park` copies the stage 1 of every run not yet in the results (its checkpoint, config
 and history: about 4 MB) to bench/parked/<run>/, which is committed; the next session's run of the same command restores it
-into bench/runs/ and trains on from the parked epoch, bit for bit as if never stopped. A parked copy is dropped once its run's
-rows are in the results."""
-import argparse, shutil, sys, time
+into bench/runs/ and trains on from the parked epoch (bit for bit as if never stopped, at the same thread count). A parked copy is dropped once its run's
+rows are in the results.
+
+On a CPU, run one single-thread process per core, each with its own seeds (or recipes, or IFs): bench/results/lanes.md measures
+this as faster than one process on all cores, most of all for WCDAS's step. The runs share the results file under a lock,
+and a run that another process is training is refused:
+  OMP_NUM_THREADS=1 python bench/reproduce.py --recipes ce-cifar --imb 10 --seeds 1 &
+  OMP_NUM_THREADS=1 python bench/reproduce.py --recipes ce-cifar --imb 10 --seeds 2 &"""
+import argparse, contextlib, fcntl, shutil, sys, time
 from pathlib import Path
 
 import torch
@@ -26,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _ckpt_features import unseen_images
 from stage1_cifar import shortened, stage1_run, stage1_seconds
 from reproduce_ckpt import METHODS, HEAD, DIFFUSION, SAMPLING, CHOSEN, DiskCache, choose_on_validation, paired_diffs, tag
-from ldmlr.core import save_json, load_json, load_torch, run_record, device_name, get_device
+from ldmlr.core import save_json, load_json, load_torch, run_record, device_name, get_device, LDMLRError
 from ldmlr.data import load_dataset, FeatureSet
 from ldmlr.stage1 import train_baseline, RECIPES, load_stage1, encode
 from ldmlr.diffusion import train_diffusion_fs, save_diffusion, load_diffusion
@@ -34,6 +40,7 @@ from ldmlr.stage3 import init_head, ClassGaussian, run_methods
 from ldmlr.evaluate import md_table, mean_std_rows, pm_rows
 
 OUT, RUNS, PARKED = Path(__file__).parent/'results', Path(__file__).parent/'runs'/'reproduce', Path(__file__).parent/'parked'
+RESULTS = OUT/'reproduce.json'
 PAPER = {('ce-cifar', 100): (72.46, 76.26), ('ce-cifar', 10): (88.22, 89.13),      # (baseline, + LDMLR): test-selected in the paper
          ('wcdas-cifar', 100): (84.67, 86.29), ('wcdas-cifar', 10): (92.48, 92.58)}
 KEEP = ('stage-1 head (no fine-tuning)', 'real only, class-balanced (cRT)')
@@ -102,24 +109,25 @@ def run_one(recipe:str, imb:int, seed:int, epochs:int|None, device, log, compile
     "Stage 1, then stages 2-3, of one (recipe, imbalance factor, seed); the rows of `run_methods` plus the validation-chosen ones."
     cfg = shortened(RECIPES[recipe], epochs) if epochs else dict(RECIPES[recipe])
     run = stage1_run(RUNS.parent, recipe, imb, cfg['epochs'], seed)
-    if restore(run, PARKED): log(f'{run.name}: restored the parked stage 1 ({_stage1_progress(run/"stage1")})')
-    t0 = time.time()
-    train, test_images = load_dataset('cifar10-lt-folder', imb_factor=imb)
-    # no test pass after every epoch (a fifth of a CPU epoch's time): nothing is selected on it, and the stage-1 head is tested below.
-    # A finished run is returned without training, after the check that it was trained with this recipe.
-    # Progress: one row per epoch with the time left (bars on a terminal), so a run left in the background can be followed.
-    train_baseline(train, None, run, seed=seed, device=device, progress=True, compiled=compiled, **cfg)
-    s1_time = stage1_seconds(run)
-    log(f'{run.name}: stage 1 ready ({time.time()-t0:.0f}s this call)')
-    tr, test, va, head = features(run, imb, train, test_images, device)
-    gens = dict(diffusion=diffusion(run, tr, seed, device), gaussian=ClassGaussian.fit(tr))
-    rows = run_methods(STAGE3, tr, va, test, init_head(head, warm=head), gens, seed=seed, pseudo_kw=SAMPLING, progress=False,
-                       cache=DiskCache(run/'stage3', tag(DIFFUSION)), **HEAD)
-    rows += choose_on_validation(rows)
-    for r in rows: r.update(recipe=recipe, imb=imb, epochs=cfg['epochs'], head_epochs=cfg.get('head_epochs', 0), stage1_s=s1_time,
-                            diffusion_s=gens['diffusion'].history.get('time_s'), run=run.name)
-    log(f'{run.name}: ' + ', '.join(f"{r['method']} {r['acc']:.2f}" for r in rows if r['method'] in KEEP + (CHOSEN.format('LDMLR'),)))
-    return rows
+    with _locked(run/'run.lock', wait=False):   # two processes on one run would overwrite each other's checkpoints
+        if restore(run, PARKED): log(f'{run.name}: restored the parked stage 1 ({_stage1_progress(run/"stage1")})')
+        t0 = time.time()
+        train, test_images = load_dataset('cifar10-lt-folder', imb_factor=imb)
+        # no test pass after every epoch (a fifth of a CPU epoch's time): nothing is selected on it, and the stage-1 head is tested below.
+        # A finished run is returned without training, after the check that it was trained with this recipe.
+        # Progress: one row per epoch with the time left (bars on a terminal), so a run left in the background can be followed.
+        train_baseline(train, None, run, seed=seed, device=device, progress=True, compiled=compiled, **cfg)
+        s1_time = stage1_seconds(run)
+        log(f'{run.name}: stage 1 ready ({time.time()-t0:.0f}s this call)')
+        tr, test, va, head = features(run, imb, train, test_images, device)
+        gens = dict(diffusion=diffusion(run, tr, seed, device), gaussian=ClassGaussian.fit(tr))
+        rows = run_methods(STAGE3, tr, va, test, init_head(head, warm=head), gens, seed=seed, pseudo_kw=SAMPLING, progress=False,
+                           cache=DiskCache(run/'stage3', tag(DIFFUSION)), **HEAD)
+        rows += choose_on_validation(rows)
+        for r in rows: r.update(recipe=recipe, imb=imb, epochs=cfg['epochs'], head_epochs=cfg.get('head_epochs', 0), stage1_s=s1_time,
+                                diffusion_s=gens['diffusion'].history.get('time_s'), run=run.name)
+        log(f'{run.name}: ' + ', '.join(f"{r['method']} {r['acc']:.2f}" for r in rows if r['method'] in KEEP + (CHOSEN.format('LDMLR'),)))
+        return rows
 
 def md(res:dict) -> str:
     "The results table: ours (mean ± std over seeds) against the paper, by shot group."
@@ -183,10 +191,8 @@ def main():
     p.add_argument('--md-only', action='store_true')
     p.add_argument('--park', action='store_true', help='only park unfinished stage 1s in bench/parked/ (commit it) for the next session')
     a = p.parse_args()
-    f = OUT/'reproduce.json'
-    res = load_json(f) if f.exists() else dict(rows=[])
     if a.park:
-        print('\n'.join(park(RUNS, PARKED, {r['run'] for r in res['rows']})) or 'nothing to park')
+        print('\n'.join(park(RUNS, PARKED, {r['run'] for r in _results()['rows']})) or 'nothing to park')
         return
     if not a.md_only:
         device = get_device(a.device)
@@ -196,14 +202,37 @@ def main():
                 for seed in a.seeds:
                     rows = run_one(recipe, imb, seed, a.epochs, device, log, a.compile)
                     for r in rows: r['device'] = device_name(device)
-                    done = {r['run'] for r in rows}
-                    res['rows'] = [r for r in res['rows'] if r['run'] not in done] + rows
-                    res.update(epochs=a.epochs, record=run_record(dict(script='bench/reproduce.py', args=vars(a)), device=device))
-                    save_json(res, f)
-                    for name in done: shutil.rmtree(PARKED/name, ignore_errors=True)   # a parked copy is no longer needed
+                    _add_rows(rows, dict(epochs=a.epochs, record=run_record(dict(script='bench/reproduce.py', args=vars(a)), device=device)))
+                    for name in {r['run'] for r in rows}: shutil.rmtree(PARKED/name, ignore_errors=True)   # no longer needed
+    with _locked(): print(_write_md(_results()))
+
+def _results() -> dict: return load_json(RESULTS) if RESULTS.exists() else dict(rows=[])
+
+@contextlib.contextmanager
+def _locked(path:Path|None=None, # the lock file (None: the results file's, RUNS/results.lock)
+            wait:bool=True, # wait for the lock (False: refuse at once when another process holds it)
+           ):
+    "Hold `path`'s lock: by default for one read-modify-write of the results, so runs in parallel processes all land in them."
+    path = path or RUNS/'results.lock'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, 'w') as lock:
+        try: fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise LDMLRError(f"{path.parent} is being run by another process: give each parallel process its own seeds, recipes or IFs") from None
+        yield
+
+def _add_rows(rows:list, info:dict):
+    "Put one run's rows in the results (replacing earlier rows of that run) and rewrite the table."
+    with _locked():
+        res, done = _results(), {r['run'] for r in rows}
+        res['rows'] = [r for r in res['rows'] if r['run'] not in done] + rows
+        save_json(res | info, RESULTS)
+        _write_md(res)
+
+def _write_md(res:dict) -> str:
     text = md(res)
     (OUT/'reproduce.md').write_text(text)
-    print(text)
+    return text
 
 if __name__ == '__main__':
     main()

@@ -61,3 +61,36 @@ def test_parked_stage1_resumes_on_a_fresh_tree(tmp_path, monkeypatch):
     # park is idempotent and reports the finished stage 1
     assert park(fresh.parent, parked, finished=set()) == ['parked run-a at epoch 4 of 4, head epoch 2 of 2 (finished)']
     assert park(fresh.parent, parked, finished={'run-a'}) == ['dropped run-a (finished)'] and not list(parked.iterdir())
+
+def test_parallel_processes_share_the_results(tmp_path):
+    "Runs in parallel processes (one thread each) all land in the results; one run is never trained by two processes at once."
+    import json, subprocess
+    import reproduce
+    from ldmlr.core import LDMLRError
+    lock = tmp_path/'runs'/'ce-cifar-if10-e200-s1'/'run.lock'
+    with reproduce._locked(lock, wait=False):
+        with pytest.raises(LDMLRError, match='being run by another process'):
+            with reproduce._locked(lock, wait=False): pass
+    with reproduce._locked(lock, wait=False): pass   # released with its process's hold
+
+    # rows of a real run, renamed: each process adds 15 runs, one at a time, into the same results file
+    rows = [r for r in json.loads((REPO/'bench'/'results'/'reproduce.json').read_text())['rows'] if r['run'] == 'ce-cifar-if100-e200-s0']
+    (tmp_path/'rows.json').write_text(json.dumps(rows))
+    script = tmp_path/'add.py'
+    script.write_text(f'''import json, sys, time
+from pathlib import Path
+sys.path.insert(0, {str(REPO/'bench')!r})
+import reproduce
+tmp = Path({str(tmp_path)!r})
+reproduce.OUT, reproduce.RESULTS, reproduce.RUNS = tmp, tmp/'reproduce.json', tmp/'runs'
+rows = json.loads((tmp/'rows.json').read_text())
+(tmp/f'ready-{{sys.argv[1]}}').touch()
+while len(list(tmp.glob('ready-*'))) < 2: time.sleep(0.01)   # start adding together, so the two overlap
+for i in range(15):
+    reproduce._add_rows([dict(r, run=f'{{sys.argv[1]}}-{{i}}') for r in rows], dict(epochs=None))
+''')
+    procs = [subprocess.Popen([sys.executable, str(script), name]) for name in ('a', 'b')]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    runs = {r['run'] for r in json.loads((tmp_path/'reproduce.json').read_text())['rows']}
+    assert runs == {f'{n}-{i}' for n in 'ab' for i in range(15)}, sorted(runs)
+    assert (tmp_path/'reproduce.md').read_text().startswith('### Reproduction from scratch')
