@@ -14,15 +14,14 @@ import argparse, json, os, subprocess, sys, time
 from pathlib import Path
 
 import torch
-from stage1 import run
+from stage1 import run, cifar10_root
+from stage1_cifar import augmentation
 from ldmlr.core import save_json, run_record, flush_denormals
-from ldmlr.data import load_cifar10_lt_folder, shared_data, TensorLoader
+from ldmlr.data import load_cifar10_lt_folder, TensorLoader
 from ldmlr.stage1 import RECIPES
 
 OUT = Path(__file__).parent/'results'
 RECIPE_NAMES = ('ce-cifar', 'wcdas-cifar')
-
-def augmentation(r): return 'crop + flip' + (' + AutoAugment' if r.get('autoaugment') else '') + (f" + Cutout {r['cutout']}" if r.get('cutout') else '')
 
 def worker(root:Path, recipe:str, seconds:float, start_at:float) -> dict:
     "Images/s of one process training `recipe`'s step, timed from `start_at` (so that processes started together overlap)."
@@ -66,7 +65,7 @@ def markdown(res:dict) -> str:
         one = [o['images_per_s'] for o in r['one_process']]
         many = [sum(m['images_per_s'] for m in lane) for lane in r['per_core']]
         ratios = [b / a for a, b in zip(one, many)]
-        rows.append(f"| {name} | {RECIPES[name]['bs']} | {augmentation(RECIPES[name])} | {', '.join(f'{x:,.0f}' for x in one)} | "
+        rows.append(f"| {name} | {RECIPES[name]['bs']} | {augmentation(dict(RECIPES[name], mixup=0))} | {', '.join(f'{x:,.0f}' for x in one)} | "
                     f"{', '.join(f'{x:,.0f}' for x in many)} | {', '.join(f'{x:.2f}x' for x in ratios)} | **{sum(many) / sum(one):.2f}x** |")
     return (f"### Stage 1 on a CPU: one process on all {c} cores, or one single-thread process per core\n"
             f"Device: {res['record']['device_name'].split(',')[0]}, {c} cores; load average at the end {res['load_average'][0]:.1f}. "
@@ -88,7 +87,6 @@ if __name__ == '__main__':
     p.add_argument('--md-only', action='store_true', help='only rewrite lanes.md from lanes.json')
     a = p.parse_args()
     if a.md_only: (OUT/'lanes.md').write_text(markdown(json.loads((OUT/'lanes.json').read_text()))); raise SystemExit
-    root = a.root or (shared_data()/'cifar10' if shared_data() else None)
-    if root is None or not (Path(root)/'train_if100').is_dir(): raise SystemExit('CIFAR-10-LT not found: pass --root (the cifar10 folder of the LDMLR release)')
+    root = cifar10_root(a.root)
     if a.worker: print(json.dumps(worker(root, a.worker, a.seconds, a.start_at)))
     else: main(root, a.seconds, a.repeats)

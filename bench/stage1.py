@@ -30,6 +30,12 @@ def imagefolder_loader(root, bs, workers, wcdas=False):
     return torch.utils.data.DataLoader(ImageFolder(str(root), transform=tfm), batch_size=bs, shuffle=True, num_workers=workers,
                                        drop_last=True)
 
+def cifar10_root(root:Path|None) -> Path:
+    "The cifar10 folder of the LDMLR release: `root`, else the shared data's; exits naming what is missing."
+    root = root or (shared_data()/'cifar10' if shared_data() else None)
+    if root is None or not (Path(root)/'train_if100').is_dir(): raise SystemExit('CIFAR-10-LT not found: pass --root (the cifar10 folder of the LDMLR release)')
+    return Path(root)
+
 def batches(dl):
     "Endless batches of a loader, epoch after epoch."
     epoch = 0
@@ -123,6 +129,4 @@ if __name__ == '__main__':
     if a.md_only:
         out = Path(__file__).parent/'results'
         (out/'stage1.md').write_text(markdown(json.loads((out/'stage1.json').read_text()))); raise SystemExit
-    root = a.root or (shared_data()/'cifar10' if shared_data() else None)
-    if root is None or not (Path(root)/'train_if100').is_dir(): raise SystemExit('CIFAR-10-LT not found: pass --root (the cifar10 folder of the LDMLR release)')
-    main(root, Path(__file__).parent/'results', a.seconds, a.max_batches, a.bs, a.workers, a.device, a.compile)
+    main(cifar10_root(a.root), Path(__file__).parent/'results', a.seconds, a.max_batches, a.bs, a.workers, a.device, a.compile)

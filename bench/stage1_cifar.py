@@ -20,6 +20,11 @@ def shortened(recipe:dict, epochs:int) -> dict:
     if r.get('head_epochs'): r['head_epochs'] = max(2, round(r['head_epochs'] * f))
     return r
 
+def augmentation(cfg:dict) -> str:
+    "A recipe's (or a run config's) training augmentation, in words."
+    return ('crop + flip' + (' + AutoAugment' if cfg.get('autoaugment') else '') + (f" + Cutout {cfg['cutout']}" if cfg.get('cutout') else '')
+            + (' + mixup' if cfg.get('mixup') else ''))
+
 def stage1_run(runs:Path, recipe:str, imb:int, epochs:int, seed:int) -> Path:
     "The run directory of one stage-1 training (shared with bench/reproduce.py)."
     return runs/'reproduce'/f'{recipe}-if{imb}-e{epochs}-s{seed}'
@@ -43,10 +48,8 @@ def main(epochs, seed, recipes, runs, out):
                                                  config=cfg, device=device_name())
         save_json(dict(rows=rows), out/'stage1_cifar10.json')
     paper = {'ce-cifar': 72.46, 'wcdas-cifar': 84.67}
-    aug = lambda c: ('crop + flip' + (' + AutoAugment' if c.get('autoaugment') else '') + (f" + Cutout {c['cutout']}" if c.get('cutout') else '')
-                     + (' + mixup' if c.get('mixup') else ''))
-    stale = [r for r in rows.values() if aug(r['config']) != aug(shortened(RECIPES[r['recipe']], r['epochs']))]
-    lines = [f"| {r['recipe']} | {aug(r['config'])} | {r['epochs']}" + (f" + {r['head_epochs']} head" if r['head_epochs'] else '') +
+    stale = [r for r in rows.values() if augmentation(r['config']) != augmentation(shortened(RECIPES[r['recipe']], r['epochs']))]
+    lines = [f"| {r['recipe']} | {augmentation(r['config'])} | {r['epochs']}" + (f" + {r['head_epochs']} head" if r['head_epochs'] else '') +
              f" | {r['seed']} | {r['acc']:.2f} | {r['many']:.2f} | {r['medium']:.2f} | {paper[r['recipe']]:.2f} (full schedule) | {r['train_s']/60:.1f} min ({r['device']}) |"
              for r in rows.values()]
     md = ("### Stage 1 on CIFAR-10-LT IF=100, trained by ldmlr's Learner\n"
@@ -54,7 +57,7 @@ def main(epochs, seed, recipes, runs, out):
           "final epoch, test accuracy % (the test set is evaluated, never used to select). The paper's numbers are for the full "
           "schedules (CE 200 epochs, WCDAS 700 + 30). Command: `python bench/stage1_cifar.py --epochs N`. "
           + (f"The augmentation column is what each run trained with; {len(stale)} run(s) predate the recipe's current augmentation "
-             f"({aug(shortened(RECIPES[stale[0]['recipe']], stale[0]['epochs']))} for {stale[0]['recipe']})." if stale else '') + "\n\n"
+             f"({augmentation(shortened(RECIPES[stale[0]['recipe']], stale[0]['epochs']))} for {stale[0]['recipe']})." if stale else '') + "\n\n"
           "| recipe | augmentation | epochs | seed | overall | many | medium | paper | training time |\n|---|---|---|---|---|---|---|---|---|\n"
           + '\n'.join(lines) + '\n')
     (out/'stage1_cifar10.md').write_text(md)
