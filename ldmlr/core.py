@@ -186,7 +186,8 @@ def device_name(device:str|torch.device|None=None, # the device (see `get_device
     "A human-readable name for `device`: the GPU model, or the CPU and its thread count."
     device = get_device(device)
     if device.type == 'cuda': return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    n = torch.get_num_threads()
+    return f"{platform.processor() or platform.machine()} CPU, {n} thread{'s' if n > 1 else ''}"
 
 def run_record(config:dict|None=None, # the run's full configuration (a dict or a dataclass)
                seed:int|None=None, # the seed it used
