@@ -156,7 +156,9 @@ def md(res:dict) -> str:
             "on the clean validation set (training images of the other released split, unseen by this stage 1); the Gaussian control is "
             "chosen the same way. The paper's numbers select the best epoch on the test set. "
             "LDMLR gain = LDMLR minus the stage-1 model, per seed (paired): mean ± std, and how many seeds gained. "
-            f"Device: {', '.join(devices)}. Command: `python bench/reproduce.py --recipes R --imb I --seeds S` (plus `--epochs N` for a shortened stage 1). "
+            f"Device: {'; '.join(devices)}. Command: `python bench/reproduce.py --recipes R --imb I --seeds S` (plus `--epochs N` for a shortened stage 1). "
+            "Stage-1 time is wall time on the run's device; on a 1-thread device two runs trained side by side, one per core "
+            "(bench/results/lanes.md), so such a run takes longer alone but two finish sooner. "
             "A stage 1 longer than a session resumes from its checkpoint in the next one (`--park` carries it over in bench/parked/).\n\n"
             + _progress(res) + '\n\n' + md_table(out) + '\n')
 
