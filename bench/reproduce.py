@@ -133,7 +133,7 @@ def md(res:dict) -> str:
     "The results table: ours (mean ± std over seeds) against the paper, by shot group."
     out = []
     for (recipe, imb, epochs), rows in sorted(_groups(res['rows']).items(), key=lambda kv: (kv[0][1] != 100, kv[0][0], kv[0][2])):
-        summ = {s['method']: s for s in mean_std_rows(rows, by='method', cols=COLS + ['stage1_s'])}
+        summ = {s['method']: s for s in mean_std_rows(rows, by='method', cols=COLS)}
         n = len({r['seed'] for r in rows})
         base, ldmlr = PAPER[(recipe, imb)]
         name = recipe.split('-')[0].upper()
@@ -141,13 +141,14 @@ def md(res:dict) -> str:
         sched = f"{epochs} epochs" + (f" + {h0} head epochs" if h0 else '')
         full = epochs == RECIPES[recipe]['epochs']
         gain = _paired_gain(rows, CHOSEN.format('LDMLR'), KEEP[0])
+        s1_time = _stage1_time([r for r in rows if r['method'] == KEEP[0]])
         for label, method, paper in ((name, KEEP[0], base), (f'{name} + LDMLR', CHOSEN.format('LDMLR'), ldmlr),
                                      (f'{name}, cRT (control)', KEEP[1], None), (f'{name} + Gaussian (control)', CHOSEN.format('Gaussian'), None)):
             s = summ[method]
             out.append({'CIFAR-10-LT': f'IF={imb}', 'method': label, 'stage 1': sched + ('' if full else f' (shortened: `--epochs {epochs}`)'), 'seeds': n,
                         **{c: '-' if s.get(c+'_mean') is None else f"{s[c+'_mean']:.2f}" + (f" ± {s[c+'_std']:.2f}" if n > 1 else '') for c in COLS},
                         'LDMLR gain': gain if method == CHOSEN.format('LDMLR') else '',
-                        'paper': '-' if paper is None else f'{paper:.2f}', 'stage-1 time': f"{s['stage1_s_mean']/60:.0f} min"})
+                        'paper': '-' if paper is None else f'{paper:.2f}', 'stage-1 time': s1_time if method == KEEP[0] else ''})
     devices = sorted({r['device'] for r in res['rows']})
     return ("### Reproduction from scratch: CIFAR-10-LT, ResNet-32\n"
             "Stage 1 trained by ldmlr's Learner with the CE recipe (SGD lr 0.1, batch 64, mixup 0.5, step decay) and the WCDAS recipe "
@@ -157,10 +158,16 @@ def md(res:dict) -> str:
             "chosen the same way. The paper's numbers select the best epoch on the test set. "
             "LDMLR gain = LDMLR minus the stage-1 model, per seed (paired): mean ± std, and how many seeds gained. "
             f"Device: {'; '.join(devices)}. Command: `python bench/reproduce.py --recipes R --imb I --seeds S` (plus `--epochs N` for a shortened stage 1). "
-            "Stage-1 time is wall time on the run's device; on a 1-thread device two runs trained side by side, one per core "
+            "Stage-1 time (on each setting's first row) is wall time per device; on a 1-thread device two runs trained side by side, one per core "
             "(bench/results/lanes.md), so such a run takes longer alone but two finish sooner. "
             "A stage 1 longer than a session resumes from its checkpoint in the next one (`--park` carries it over in bench/parked/).\n\n"
             + _progress(res) + '\n\n' + md_table(out) + '\n')
+
+def _stage1_time(rows) -> str:
+    "Mean stage-1 wall time per device, since seeds of one setting may have trained on different devices."
+    by_dev = {}
+    for r in rows: by_dev.setdefault(r['device'], []).append(r['stage1_s'])
+    return '; '.join(f"{sum(t)/len(t)/60:.0f} min ({dev}, {len(t)} seed{'s' if len(t) > 1 else ''})" for dev, t in sorted(by_dev.items()))
 
 def _paired_gain(rows, method, base):
     "Per-seed `method` minus `base` accuracy: 'mean ± std (k/n seeds > 0)'."

@@ -94,3 +94,14 @@ for i in range(15):
     runs = {r['run'] for r in json.loads((tmp_path/'reproduce.json').read_text())['rows']}
     assert runs == {f'{n}-{i}' for n in 'ab' for i in range(15)}, sorted(runs)
     assert (tmp_path/'reproduce.md').read_text().startswith('### Reproduction from scratch')
+
+def test_stage1_time_is_split_by_device(tmp_path):
+    "Seeds of one setting trained on different devices: the table gives each device's own stage-1 time, not their mean."
+    import json, reproduce
+    rows = [r for r in json.loads((REPO/'bench'/'results'/'reproduce.json').read_text())['rows'] if r['run'] == 'ce-cifar-if100-e200-s0']
+    res = {'rows': [dict(r, seed=s, device=dev, stage1_s=t) for r in rows
+                    for s, dev, t in ((0, 'cpu A', 600), (1, 'cpu A', 1800), (2, 'gpu B', 60))]}
+    table = reproduce.md(res)
+    line = next(l for l in table.splitlines() if l.startswith('| IF=100 | CE | 200 epochs'))
+    assert line.endswith('| 20 min (cpu A, 2 seeds); 1 min (gpu B, 1 seed) |'), line
+    assert 'Device: cpu A; gpu B.' in table
