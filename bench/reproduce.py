@@ -13,14 +13,14 @@ Writes bench/results/reproduce.{json,md}; runs live under bench/runs/reproduce/<
 
   python bench/reproduce.py --park                            # before a session ends: park unfinished stage 1s in bench/parked/
 
-bench/runs/ is not committed, and a session's work tree does not outlive it, so a stage 1 longer than a session (WCDAS IF=10 is
-about 4.5 CPU-hours) would never finish. `--park` copies the stage 1 of every run not yet in the results (its checkpoint, config
+bench/runs/ is not committed, and a session's work tree does not outlive it, so a stage 1 longer than a session (a WCDAS stage 1
+took 3 h at IF=100 on 2 threads, and about 9 h on a 1-thread lane beside another) would never finish. `--park` copies the stage 1 of every run not yet in the results (its checkpoint, config
 and history: about 4 MB) to bench/parked/<run>/, which is committed; the next session's run of the same command restores it
 into bench/runs/ and trains on from the parked epoch (bit for bit as if never stopped, at the same thread count). A parked copy is dropped once its run's
 rows are in the results.
 
 On a CPU, run one single-thread process per core, each with its own seeds (or recipes, or IFs): bench/results/lanes.md measures
-this as faster than one process on all cores, most of all for WCDAS's step. The runs share the results file under a lock,
+this as no slower than one process on all cores, and faster on some machines. The runs share the results file under a lock,
 and a run that another process is training is refused:
   OMP_NUM_THREADS=1 python bench/reproduce.py --recipes ce-cifar --imb 10 --seeds 1 &
   OMP_NUM_THREADS=1 python bench/reproduce.py --recipes ce-cifar --imb 10 --seeds 2 &"""
@@ -60,6 +60,8 @@ def park(runs:Path, # the runs folder (bench/runs/reproduce)
         name = s1.parent.name
         if name in finished or not (s1/'checkpoint.pt').exists(): continue
         tmp, dest = parked/f'{name}.tmp', parked/name
+        if (dest/'stage1').exists() and _stage1_steps(dest/'stage1') > _stage1_steps(s1):   # e.g. a run begun again here by mistake
+            done.append(f'kept the parked {name} at {_stage1_progress(dest/"stage1")}: further than here ({_stage1_progress(s1)})'); continue
         shutil.rmtree(tmp, ignore_errors=True)
         # checkpoints are written by rename, so a run still training is copied at a whole epoch; pngs are redrawn on resume
         shutil.copytree(s1, tmp/'stage1', ignore=shutil.ignore_patterns('*.png', '*.tmp'))
@@ -69,19 +71,29 @@ def park(runs:Path, # the runs folder (bench/runs/reproduce)
 
 def restore(run:Path, # a run directory (bench/runs/reproduce/<run>)
             parked:Path, # the parked copies (bench/parked)
-           ) -> bool:
-    "Put the parked stage 1 of `run` back where training resumes from, unless the run already has a stage 1 here."
-    src = parked/run.name/'stage1'
-    if (run/'stage1').exists() or not src.exists(): return False
+           ) -> str:
+    "Put the parked stage 1 of `run` back where training resumes from, unless the stage 1 here is as far; what was done ('' if nothing)."
+    src, here = parked/run.name/'stage1', run/'stage1'
+    if not src.exists(): return ''
+    if here.exists():
+        if _stage1_steps(here) >= _stage1_steps(src): return '' if _stage1_steps(here) == _stage1_steps(src) else \
+            f'kept the stage 1 here ({_stage1_progress(here)}): the parked copy is behind ({_stage1_progress(src)})'
     shutil.rmtree(run/'stage1.tmp', ignore_errors=True)
     shutil.copytree(src, run/'stage1.tmp')
-    (run/'stage1.tmp').rename(run/'stage1')
-    return True
+    if here.exists(): shutil.rmtree(here)   # behind the parked copy of the same run: nothing is lost
+    (run/'stage1.tmp').rename(here)
+    return f'restored the parked stage 1 ({_stage1_progress(here)})'
+
+def _stage1_steps(s1:Path) -> tuple:
+    "How far a stage 1 got, comparable between two copies of one run: (finished, head epochs done, main epochs done)."
+    done = lambda f: load_torch(f)['epoch'] + 1 if f.exists() else 0
+    return ((s1/'model.pt').exists(), done(s1/'head'/'checkpoint.pt'), done(s1/'checkpoint.pt'))
 
 def _stage1_progress(s1:Path) -> str:
     "Where a stage 1 stands: 'epoch E of N' of its main phase, plus its head phase when that has begun."
     ck = lambda f: load_torch(f) if f.exists() else None
     main, head = ck(s1/'checkpoint.pt'), ck(s1/'head'/'checkpoint.pt')
+    if main is None: return 'no epoch done yet'
     return (f"epoch {main['epoch'] + 1} of {main['n_epochs']}" + (f", head epoch {head['epoch'] + 1} of {head['n_epochs']}" if head else '')
             + (' (finished)' if (s1/'model.pt').exists() else ''))
 
@@ -110,21 +122,21 @@ def run_one(recipe:str, imb:int, seed:int, epochs:int|None, device, log, compile
     cfg = shortened(RECIPES[recipe], epochs) if epochs else dict(RECIPES[recipe])
     run = stage1_run(RUNS.parent, recipe, imb, cfg['epochs'], seed)
     with _locked(run/'run.lock', wait=False):   # two processes on one run would overwrite each other's checkpoints
-        if restore(run, PARKED): log(f'{run.name}: restored the parked stage 1 ({_stage1_progress(run/"stage1")})')
+        if said := restore(run, PARKED): log(f'{run.name}: {said}')
         t0 = time.time()
         train, test_images = load_dataset('cifar10-lt-folder', imb_factor=imb)
         # no test pass after every epoch (a fifth of a CPU epoch's time): nothing is selected on it, and the stage-1 head is tested below.
         # A finished run is returned without training, after the check that it was trained with this recipe.
         # Progress: one row per epoch with the time left (bars on a terminal), so a run left in the background can be followed.
         train_baseline(train, None, run, seed=seed, device=device, progress=True, compiled=compiled, **cfg)
-        s1_time = stage1_seconds(run)
+        s1_time, s1_device = stage1_seconds(run), _stage1_device(run)
         log(f'{run.name}: stage 1 ready ({time.time()-t0:.0f}s this call)')
         tr, test, va, head = features(run, imb, train, test_images, device)
         gens = dict(diffusion=diffusion(run, tr, seed, device), gaussian=ClassGaussian.fit(tr))
         rows = run_methods(STAGE3, tr, va, test, init_head(head, warm=head), gens, seed=seed, pseudo_kw=SAMPLING, progress=False,
                            cache=DiskCache(run/'stage3', tag(DIFFUSION)), **HEAD)
         rows += choose_on_validation(rows)
-        for r in rows: r.update(recipe=recipe, imb=imb, epochs=cfg['epochs'], head_epochs=cfg.get('head_epochs', 0), stage1_s=s1_time,
+        for r in rows: r.update(recipe=recipe, imb=imb, epochs=cfg['epochs'], head_epochs=cfg.get('head_epochs', 0), stage1_s=s1_time, stage1_device=s1_device,
                                 diffusion_s=gens['diffusion'].history.get('time_s'), run=run.name)
         log(f'{run.name}: ' + ', '.join(f"{r['method']} {r['acc']:.2f}" for r in rows if r['method'] in KEEP + (CHOSEN.format('LDMLR'),)))
         return rows
@@ -163,10 +175,15 @@ def md(res:dict) -> str:
             "A stage 1 longer than a session resumes from its checkpoint in the next one (`--park` carries it over in bench/parked/).\n\n"
             + _progress(res) + '\n\n' + md_table(out) + '\n')
 
+def _stage1_device(run:Path) -> str:
+    "The device(s) that trained a run's stage 1, from its record (each resume that trained appends one)."
+    rec = load_json(run/'stage1'/'config.json')
+    return ' then '.join(dict.fromkeys(r['device_name'] for r in [rec] + rec.get('resumed', [])))
+
 def _stage1_time(rows) -> str:
     "Mean stage-1 wall time per device, since seeds of one setting may have trained on different devices."
     by_dev = {}
-    for r in rows: by_dev.setdefault(r['device'], []).append(r['stage1_s'])
+    for r in rows: by_dev.setdefault(r.get('stage1_device', r['device']), []).append(r['stage1_s'])
     return '; '.join(f"{sum(t)/len(t)/60:.0f} min ({dev}, {len(t)} seed{'s' if len(t) > 1 else ''})" for dev, t in sorted(by_dev.items()))
 
 def _paired_gain(rows, method, base):
@@ -191,8 +208,8 @@ def _groups(rows):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--recipes', nargs='+', default=ALL_RECIPES)
-    p.add_argument('--imb', type=int, nargs='+', default=ALL_IMB)
+    p.add_argument('--recipes', nargs='+', default=ALL_RECIPES, choices=ALL_RECIPES)
+    p.add_argument('--imb', type=int, nargs='+', default=ALL_IMB, choices=ALL_IMB)
     p.add_argument('--seeds', type=int, nargs='+', default=ALL_SEEDS)
     p.add_argument('--epochs', type=int, default=None, help='shorten every stage-1 schedule to this many epochs (default: full)')
     p.add_argument('--device', default=None)
@@ -211,7 +228,7 @@ def main():
                 for seed in a.seeds:
                     rows = run_one(recipe, imb, seed, a.epochs, device, log, a.compile)
                     for r in rows: r['device'] = device_name(device)
-                    _add_rows(rows, dict(epochs=a.epochs, record=run_record(dict(script='bench/reproduce.py', args=vars(a)), device=device)))
+                    _add_rows(rows, run_record(dict(script='bench/reproduce.py', args=vars(a)), device=device))
                     for name in {r['run'] for r in rows}: shutil.rmtree(PARKED/name, ignore_errors=True)   # no longer needed
     with _locked(): print(_write_md(_results()))
 
@@ -230,12 +247,13 @@ def _locked(path:Path|None=None, # the lock file (None: the results file's, RUNS
             raise LDMLRError(f"{path.parent} is being run by another process: give each parallel process its own seeds, recipes or IFs") from None
         yield
 
-def _add_rows(rows:list, info:dict):
-    "Put one run's rows in the results (replacing earlier rows of that run) and rewrite the table."
+def _add_rows(rows:list, record:dict):
+    "Put one run's rows, and the record of the process that made them, in the results (replacing earlier ones of that run); rewrite the table."
     with _locked():
         res, done = _results(), {r['run'] for r in rows}
         res['rows'] = [r for r in res['rows'] if r['run'] not in done] + rows
-        save_json(res | info, RESULTS)
+        res['records'] = res.get('records', {}) | {name: record for name in done}
+        save_json(res, RESULTS)
         _write_md(res)
 
 def _write_md(res:dict) -> str:

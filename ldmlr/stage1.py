@@ -37,7 +37,8 @@ FMNIST_QUICK = dict(model='tinynet', width=16, head='linear', loss='ce', epochs=
 RECIPES = {'ce-cifar': CE_CIFAR, 'wcdas-cifar': WCDAS_CIFAR, 'fmnist-quick': FMNIST_QUICK}
 
 # %% ../nbs/05_baseline.ipynb #6e97d46b
-_NOT_CONFIG = ('device', 'progress', 'resume', 'compiled')  # arguments that may change between a run and its resumption
+# arguments that may change between a run and its resumption (the test set is only evaluated, never trained on)
+_NOT_CONFIG = ('device', 'progress', 'resume', 'compiled', 'test', 'eval_bs')
 
 def _check_config(path, config):
     "Refuse to resume a run directory whose stage-1 config differs from `config`."
@@ -49,6 +50,14 @@ def _check_config(path, config):
     if diff: raise LDMLRError(f"{path.parent} holds a stage 1 trained with another config ("
                               + ', '.join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
                               + "): use a new run directory, or resume=False to start it again")
+
+def _save_record(path, record, resume):
+    "Write a run's record; a resumed run keeps its first record and appends where and when each resume trained it."
+    if resume and path.exists():
+        if (path.parent/'model.pt').exists(): return   # finished: this call trains nothing
+        later = {k: record[k] for k in ('device', 'device_name', 'world_size', 'git_commit', 'host', 'time')}
+        record = load_json(path); record.setdefault('resumed', []).append(later)
+    save_json(record, path)
 
 def _jsonable(v): return list(v) if isinstance(v, tuple) else v
 
@@ -128,7 +137,7 @@ def train_baseline(train:ImageSet, # the long-tailed training set
     elif is_main():
         for f in [out/'checkpoint.pt', out/'head'/'checkpoint.pt', out/'model.pt']: f.unlink(missing_ok=True)
     if world > 1: dist.barrier()
-    if is_main(): save_json(run_record(config, seed, dev) | {'world_size': world}, out/'config.json')
+    if is_main(): _save_record(out/'config.json', run_record(config, seed, dev) | {'world_size': world}, resume)
 
     if bf16 is None: bf16 = supports_bf16(dev)
     set_seed(seed + rank)

@@ -87,12 +87,15 @@ rows = json.loads((tmp/'rows.json').read_text())
 (tmp/f'ready-{{sys.argv[1]}}').touch()
 while len(list(tmp.glob('ready-*'))) < 2: time.sleep(0.01)   # start adding together, so the two overlap
 for i in range(15):
-    reproduce._add_rows([dict(r, run=f'{{sys.argv[1]}}-{{i}}') for r in rows], dict(epochs=None))
+    reproduce._add_rows([dict(r, run=f'{{sys.argv[1]}}-{{i}}') for r in rows], dict(process=sys.argv[1], i=i))
 ''')
     procs = [subprocess.Popen([sys.executable, str(script), name]) for name in ('a', 'b')]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
-    runs = {r['run'] for r in json.loads((tmp_path/'reproduce.json').read_text())['rows']}
+    res = json.loads((tmp_path/'reproduce.json').read_text())
+    runs = {r['run'] for r in res['rows']}
     assert runs == {f'{n}-{i}' for n in 'ab' for i in range(15)}, sorted(runs)
+    # each run keeps the record of the process that made it
+    assert res['records'] == {f'{n}-{i}': dict(process=n, i=i) for n in 'ab' for i in range(15)}
     assert (tmp_path/'reproduce.md').read_text().startswith('### Reproduction from scratch')
 
 def test_stage1_time_is_split_by_device(tmp_path):
@@ -105,3 +108,19 @@ def test_stage1_time_is_split_by_device(tmp_path):
     line = next(l for l in table.splitlines() if l.startswith('| IF=100 | CE | 200 epochs'))
     assert line.endswith('| 20 min (cpu A, 2 seeds); 1 min (gpu B, 1 seed) |'), line
     assert 'Device: cpu A; gpu B.' in table
+
+def test_park_and_restore_keep_the_further_copy(tmp_path):
+    "A stage 1 here and its parked copy: whichever got further is kept, by both park and restore."
+    from ldmlr.core import save_torch
+    def stage1(run, epoch):
+        (run/'stage1').mkdir(parents=True, exist_ok=True); save_torch(dict(epoch=epoch, n_epochs=9), run/'stage1'/'checkpoint.pt')
+    runs, parked = tmp_path/'runs', tmp_path/'parked'
+    stage1(parked/'run-a', 5); stage1(runs/'run-a', 1)   # begun again here, behind its parked copy
+    assert park(runs, parked, finished=set()) == ['kept the parked run-a at epoch 6 of 9: further than here (epoch 2 of 9)']
+    assert restore(runs/'run-a', parked) == 'restored the parked stage 1 (epoch 6 of 9)'
+    assert load_torch(runs/'run-a'/'stage1'/'checkpoint.pt')['epoch'] == 5
+    assert restore(runs/'run-a', parked) == ''   # as far as its parked copy: left alone
+    stage1(runs/'run-a', 7)
+    assert restore(runs/'run-a', parked) == 'kept the stage 1 here (epoch 8 of 9): the parked copy is behind (epoch 6 of 9)'
+    assert park(runs, parked, finished=set()) == ['parked run-a at epoch 8 of 9']
+    assert load_torch(parked/'run-a'/'stage1'/'checkpoint.pt')['epoch'] == 7
