@@ -54,7 +54,9 @@ def main(epochs, seed, recipes, runs, out):
              for r in rows.values()]
     md = ("### Stage 1 on CIFAR-10-LT IF=100, trained by ldmlr's Learner\n"
           "Shortened CPU schedules (no GPU was lent to this task): each recipe's schedule compressed to the epochs shown, "
-          "final epoch, test accuracy % (the test set is evaluated, never used to select). The paper's numbers are for the full "
+          "final epoch, test accuracy % (the test set is evaluated, never used to select), as `train_baseline` evaluates it: under bf16 autocast "
+          "where the device has bf16 (bench/results/reproduce.md scores the same models' heads on fp32 features, so the same run can differ "
+          "there by a few tenths). The paper's numbers are for the full "
           "schedules (CE 200 epochs, WCDAS 700 + 30). Command: `python bench/stage1_cifar.py --epochs N`. "
           + (f"The augmentation column is what each run trained with; {len(stale)} run(s) predate the recipe's current augmentation "
              f"({augmentation(shortened(RECIPES[stale[0]['recipe']], stale[0]['epochs']))} for {stale[0]['recipe']})." if stale else '') + "\n\n"

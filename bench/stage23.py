@@ -62,7 +62,7 @@ def main(budget, threads, log):
 
     log('stage 1 reference'); res['stage1'] = stage1_time()
     f = OUT/'stage1.json'
-    if f.exists(): res['stage1_bench'] = dict(images_per_s=load_json(f)['tensorloader']['train']['images_per_s'], note='bench/results/stage1.json (bf16 autocast, 2 threads)')
+    if f.exists(): res['stage1_bench'] = dict(images_per_s=load_json(f)['pipelines']['tensorloader']['train']['images_per_s'], note='bench/results/stage1.json (bf16 autocast, 2 threads)')
 
     log('diffusion training times (reproduction models)')
     rep = {imb: load_json(OUT/f'ckpt_if{imb}.json') for imb in (100, 10) if (OUT/f'ckpt_if{imb}.json').exists()}
@@ -130,7 +130,7 @@ Machine: {res['record']['device_name']}, torch threads {res['threads']} (of {res
 | stage 1 (measured here): ResNet-32 training, bf16 + channels-last, batch {s1['bs']} | {s1['images_per_s']:.0f} images/s = {s1['epoch_s']/60:.1f} min/epoch; 200 epochs = **{s1['train_200_epochs_h']:.1f} h** |"""]
     if 'stage1_bench' in res:
         ips = res['stage1_bench']['images_per_s']
-        lines.append(f"| stage 1 (`bench/results/stage1.json`, bf16 autocast) | {ips:.0f} images/s; 200 epochs = {200*12406/ips/3600:.1f} h |")
+        lines.append(f"| stage 1 (`bench/results/stage1.json` as it was when this ran, bf16 autocast) | {ips:.0f} images/s; 200 epochs = {200*12406/ips/3600:.1f} h |")
     f = OUT/'stage1_cifar10.json'
     if f.exists():
         for name, r in load_json(f).get('rows', {}).items():

@@ -70,13 +70,13 @@ def ldmlr_run(preset:str='fmnist-lt', # a preset: fmnist-lt, cifar10-lt-ce, cifa
 # %% ../nbs/10_cli.ipynb #2e6f7a26
 @call_parse
 def ldmlr_data(dataset:str='fmnist-lt', # fmnist-lt, cifar10-lt, cifar100-lt, cifar10-lt-folder, imagenet-lt, folder
-               root:str=None, # the dataset's root folder (default: the dataset's own, where it has one)
+               data_root:str=None, # the dataset's root folder (default: the dataset's own, where it has one)
                imb_factor:float=100, # imbalance factor of the training split
                n_max:int=None, # largest class size (fmnist-lt)
                plot:str=None, # also save the class-count bar plot to this PNG file
               ):
     "Load a dataset's train and test splits, check them, and describe them."
-    train, test = load_dataset(dataset, root, imb_factor, n_max)
+    train, test = load_dataset(dataset, data_root, imb_factor, n_max)
     print(describe(train)); print()
     print(describe(test, counts=train.counts))
     if plot:

@@ -577,15 +577,15 @@ def load_dataset(name:str, # one of DATASETS
         kw = dict(root=root or FMNIST_ROOT, seed=seed)
         return load_fashion_mnist_lt(imb_factor=imb_factor, n_max=n_max or 6000, **kw), load_fashion_mnist_lt(train=False, **kw)
     if name in ('cifar10-lt', 'cifar100-lt'):
-        if root is None: raise LDMLRError(f"{name} needs a data root holding torchvision's CIFAR python files")
+        if root is None: raise LDMLRError(f"{name} needs a data root (`root=`; on the command line `--data-root`) holding torchvision's CIFAR python files")
         n = 10 if name == 'cifar10-lt' else 100
         return load_cifar_lt(root, n, True, imb_factor, seed), load_cifar_lt(root, n, False)
     if name == 'cifar10-lt-folder':
         root = root or (shared_data() / 'cifar10' if shared_data() else None)
-        if root is None: raise LDMLRError("cifar10-lt-folder needs a data root: the LDMLR release's cifar10 folder (see shared/data/README.md)")
+        if root is None: raise LDMLRError("cifar10-lt-folder needs a data root (`root=`; on the command line `--data-root`): the LDMLR release's cifar10 folder (see shared/data/README.md)")
         return load_cifar10_lt_folder(root, int(imb_factor)), load_cifar10_lt_folder(root, int(imb_factor), train=False)
     if name == 'imagenet-lt':
-        if root is None: raise LDMLRError("imagenet-lt needs a data root holding ImageNet_LT_train.txt, ImageNet_LT_test.txt and the images")
+        if root is None: raise LDMLRError("imagenet-lt needs a data root (`root=`; on the command line `--data-root`) holding ImageNet_LT_train.txt, ImageNet_LT_test.txt and the images")
         root = Path(root)
         return load_imagenet_lt(root, root/'ImageNet_LT_train.txt'), load_imagenet_lt(root, root/'ImageNet_LT_test.txt')
     if name == 'folder':

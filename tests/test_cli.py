@@ -66,7 +66,7 @@ def test_unknown_preset_and_stage(tmp_path):
     assert "unknown config field 'epochs'" in failing('run', '--preset', 'tiny', '--run-dir', tmp_path/'r', '--set', 'epochs=3')
 
 def test_missing_data(tmp_path):
-    assert 'apt-get install -y dataset-fashion-mnist' in failing('data', '--root', tmp_path/'nowhere')
+    assert 'apt-get install -y dataset-fashion-mnist' in failing('data', '--data-root', tmp_path/'nowhere')
     assert 'train/ and test/ class folders' in failing('run', '--preset', 'tiny', '--data-root', tmp_path/'nowhere', '--run-dir', tmp_path/'r')
     assert 'baseline checkpoint' in failing('run', '--preset', 'tiny', '--baseline', tmp_path/'none.pt', '--run-dir', tmp_path/'r2')
 
