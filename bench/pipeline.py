@@ -22,8 +22,9 @@ def main(name, seeds, runs, out):
         per_seed.append(load_json(runs/f'{name}-seed{s}'/'metrics.json')['results'])
     res = dict(preset=name, seeds=seeds, per_seed=per_seed, stage_times=stage_times, record=run_record(preset(name).to_dict()))
     save_json(res, out/f'pipeline_{name}.json')
-    (out/f'pipeline_{name}.md').write_text(markdown(res))
-    print(markdown(res))
+    text = markdown(res)
+    (out/f'pipeline_{name}.md').write_text(text)
+    print(text)
 
 def markdown(res:dict) -> str:
     "The table of a `pipeline_<preset>.json`: mean ± sample std over seeds, and each seed's stage times."

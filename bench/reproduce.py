@@ -76,8 +76,9 @@ def restore(run:Path, # a run directory (bench/runs/reproduce/<run>)
     src, here = parked/run.name/'stage1', run/'stage1'
     if not src.exists(): return ''
     if here.exists():
-        if _stage1_steps(here) >= _stage1_steps(src): return '' if _stage1_steps(here) == _stage1_steps(src) else \
-            f'kept the stage 1 here ({_stage1_progress(here)}): the parked copy is behind ({_stage1_progress(src)})'
+        ours, theirs = _stage1_steps(here), _stage1_steps(src)
+        if ours == theirs: return ''
+        if ours > theirs: return f'kept the stage 1 here ({_stage1_progress(here)}): the parked copy is behind ({_stage1_progress(src)})'
     shutil.rmtree(run/'stage1.tmp', ignore_errors=True)
     shutil.copytree(src, run/'stage1.tmp')
     if here.exists(): shutil.rmtree(here)   # behind the parked copy of the same run: nothing is lost
