@@ -14,9 +14,11 @@ Writes bench/results/reproduce.{json,md}; runs live under bench/runs/reproduce/<
   python bench/reproduce.py --park                            # before a session ends: park unfinished stage 1s in bench/parked/
 
 bench/runs/ is not committed, and a session's work tree does not outlive it, so a stage 1 longer than a session (a WCDAS stage 1
-took 3 h at IF=100 on 2 threads, and about 9 h on a 1-thread lane beside another) would never finish. `--park` copies the stage 1 of every run not yet in the results (its checkpoint, config
+took 3 h at IF=100 on 2 threads of a CPU with bf16, about 9 h on a 1-thread lane beside another, and about 3x that in fp32
+on a CPU without bf16: 130-140 s an epoch on an AMD EPYC lane) would never finish. `--park` copies the stage 1 of every run not yet in the results (its checkpoint, config
 and history: about 4 MB) to bench/parked/<run>/, which is committed; the next session's run of the same command restores it
-into bench/runs/ and trains on from the parked epoch (bit for bit as if never stopped, at the same thread count). A parked copy is dropped once its run's
+into bench/runs/ and trains on from the parked epoch (bit for bit as if never stopped, at the same thread count on the same kind of CPU; a machine without bf16
+in hardware trains on in fp32, and the run's record names each machine and its precision). A parked copy is dropped once its run's
 rows are in the results.
 
 On a CPU, run one single-thread process per core, each with its own seeds (or recipes, or IFs): bench/results/lanes.md measures
@@ -177,9 +179,10 @@ def md(res:dict) -> str:
             + _progress(res) + '\n\n' + md_table(out) + '\n')
 
 def _stage1_device(run:Path) -> str:
-    "The device(s) that trained a run's stage 1, from its record (each resume that trained appends one)."
+    "The device(s) that trained a run's stage 1, with their precision where recorded, from its record (each resume that trained appends one)."
     rec = load_json(run/'stage1'/'config.json')
-    return ' then '.join(dict.fromkeys(r['device_name'] for r in [rec] + rec.get('resumed', [])))
+    precision = lambda r: {True: ', bf16', False: ', fp32'}.get(r.get('bf16'), '')   # records before 2026-12-02 did not say
+    return ' then '.join(dict.fromkeys(r['device_name'] + precision(r) for r in [rec] + rec.get('resumed', [])))
 
 def _stage1_time(rows) -> str:
     "Mean stage-1 wall time per device, since seeds of one setting may have trained on different devices."

@@ -181,13 +181,22 @@ def _version(pkg):
     try: return version(pkg)
     except PackageNotFoundError: return None
 
+def _cpu_model():
+    "The CPU's model name ('AMD EPYC', 'Intel(R) Xeon(R) ...') from /proc/cpuinfo; the architecture where that is not readable."
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'): return line.split(':', 1)[1].strip().removesuffix(' CPU')
+    except OSError: pass
+    return platform.processor() or platform.machine()
+
 def device_name(device:str|torch.device|None=None, # the device (see `get_device`)
                ) -> str:
-    "A human-readable name for `device`: the GPU model, or the CPU and its thread count."
+    "A human-readable name for `device`: the GPU model, or the CPU model and its thread count."
     device = get_device(device)
     if device.type == 'cuda': return torch.cuda.get_device_name(device)
     n = torch.get_num_threads()
-    return f"{platform.processor() or platform.machine()} CPU, {n} thread{'s' if n > 1 else ''}"
+    # the model, not just 'x86_64': two x86 CPUs can differ 3x in speed (bf16 in hardware or not), and runs resume across machines
+    return f"{_cpu_model()} CPU, {n} thread{'s' if n > 1 else ''}"
 
 def run_record(config:dict|None=None, # the run's full configuration (a dict or a dataclass)
                seed:int|None=None, # the seed it used

@@ -52,10 +52,10 @@ def _check_config(path, config):
                               + "): use a new run directory, or resume=False to start it again")
 
 def _save_record(path, record, resume):
-    "Write a run's record; a resumed run keeps its first record and appends where and when each resume trained it."
+    "Write a run's record; a resumed run keeps its first record and appends where, how and when each resume trained it."
     if resume and path.exists():
         if (path.parent/'model.pt').exists(): return   # finished: this call trains nothing
-        later = {k: record[k] for k in ('device', 'device_name', 'world_size', 'git_commit', 'host', 'time')}
+        later = {k: record[k] for k in ('device', 'device_name', 'bf16', 'world_size', 'git_commit', 'host', 'time')}
         record = load_json(path); record.setdefault('resumed', []).append(later)
     save_json(record, path)
 
@@ -137,9 +137,9 @@ def train_baseline(train:ImageSet, # the long-tailed training set
     elif is_main():
         for f in [out/'checkpoint.pt', out/'head'/'checkpoint.pt', out/'model.pt']: f.unlink(missing_ok=True)
     if world > 1: dist.barrier()
-    if is_main(): _save_record(out/'config.json', run_record(config, seed, dev) | {'world_size': world}, resume)
-
     if bf16 is None: bf16 = supports_bf16(dev)
+    # the precision actually used is recorded (config keeps None): a run resumed on another machine may change it
+    if is_main(): _save_record(out/'config.json', run_record(config, seed, dev) | {'world_size': world, 'bf16': bf16}, resume)
     set_seed(seed + rank)
     kw = dict(head_kw or {})
     if width is not None: kw['width'] = width

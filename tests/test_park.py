@@ -124,3 +124,22 @@ def test_park_and_restore_keep_the_further_copy(tmp_path):
     assert restore(runs/'run-a', parked) == 'kept the stage 1 here (epoch 8 of 9): the parked copy is behind (epoch 6 of 9)'
     assert park(runs, parked, finished=set()) == ['parked run-a at epoch 8 of 9']
     assert load_torch(parked/'run-a'/'stage1'/'checkpoint.pt')['epoch'] == 7
+
+def test_stage1_device_names_each_machine_and_precision(tmp_path, monkeypatch):
+    "A stage 1 begun on one machine (an older record, without its precision) and resumed on this one: the table names both."
+    from ldmlr.core import load_json, save_json, device_name, supports_bf16
+    import reproduce
+    run = tmp_path/'run-a'
+    save = CheckpointCB.after_epoch
+    def stop_after_epoch_0(self, learn):
+        save(self, learn)
+        if learn.epoch == 0: raise SessionEnd()
+    monkeypatch.setattr(CheckpointCB, 'after_epoch', stop_after_epoch_0)
+    with pytest.raises(SessionEnd): _train(run)
+    monkeypatch.undo()
+    rec = load_json(run/'stage1'/'config.json')
+    assert rec['bf16'] == supports_bf16('cpu'), rec
+    del rec['bf16']; rec['device_name'] = 'x86_64 CPU, 1 thread'; save_json(rec, run/'stage1'/'config.json')
+    _train(run)
+    here = f"{device_name('cpu')}, {'bf16' if supports_bf16('cpu') else 'fp32'}"
+    assert reproduce._stage1_device(run) == f'x86_64 CPU, 1 thread then {here}', reproduce._stage1_device(run)
