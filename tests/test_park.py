@@ -24,17 +24,22 @@ def _train(run):
     net, _ = train_baseline(synthetic_imageset(COUNTS, seed=0), None, run, **KW)
     return net.state_dict()
 
+def _stopped_after_epoch(epoch, run, monkeypatch):
+    "Train `run` until its checkpoint of `epoch` is written, then end the session."
+    save = CheckpointCB.after_epoch
+    def stop(self, learn):
+        save(self, learn)
+        if learn.epoch == epoch: raise SessionEnd()
+    monkeypatch.setattr(CheckpointCB, 'after_epoch', stop)
+    with pytest.raises(SessionEnd): _train(run)
+    monkeypatch.undo()
+
 def test_parked_stage1_resumes_on_a_fresh_tree(tmp_path, monkeypatch):
     ref = _train(tmp_path/'ref'/'run-a')
 
     runs, parked = tmp_path/'session1'/'runs', tmp_path/'repo'/'parked'
     save = CheckpointCB.after_epoch
-    def stop_after_epoch_1(self, learn):
-        save(self, learn)
-        if learn.epoch == 1: raise SessionEnd()
-    monkeypatch.setattr(CheckpointCB, 'after_epoch', stop_after_epoch_1)
-    with pytest.raises(SessionEnd): _train(runs/'run-a')
-    monkeypatch.undo()
+    _stopped_after_epoch(1, runs/'run-a', monkeypatch)
 
     # a finished run in the results has its old parked copy dropped and is not parked again
     (runs/'run-b'/'stage1').mkdir(parents=True); shutil.copy(runs/'run-a'/'stage1'/'checkpoint.pt', runs/'run-b'/'stage1')
@@ -130,13 +135,7 @@ def test_stage1_device_names_each_machine_and_precision(tmp_path, monkeypatch):
     from ldmlr.core import load_json, save_json, device_name, supports_bf16
     import reproduce
     run = tmp_path/'run-a'
-    save = CheckpointCB.after_epoch
-    def stop_after_epoch_0(self, learn):
-        save(self, learn)
-        if learn.epoch == 0: raise SessionEnd()
-    monkeypatch.setattr(CheckpointCB, 'after_epoch', stop_after_epoch_0)
-    with pytest.raises(SessionEnd): _train(run)
-    monkeypatch.undo()
+    _stopped_after_epoch(0, run, monkeypatch)
     rec = load_json(run/'stage1'/'config.json')
     assert rec['bf16'] == supports_bf16('cpu'), rec
     del rec['bf16']; rec['device_name'] = 'x86_64 CPU, 1 thread'; save_json(rec, run/'stage1'/'config.json')
