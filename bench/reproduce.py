@@ -163,6 +163,7 @@ def md(res:dict) -> str:
             out.append({'CIFAR-10-LT': f'IF={imb}', 'method': label, 'stage 1': sched + ('' if full else f' (shortened: `--epochs {epochs}`)'), 'seeds': n,
                         **{c: '-' if s.get(c+'_mean') is None else f"{s[c+'_mean']:.2f}" + (f" ± {s[c+'_std']:.2f}" if n > 1 else '') for c in COLS},
                         'LDMLR gain': gain if method == CHOSEN.format('LDMLR') else '',
+                        'LDMLR minus control': _paired_gain(rows, CHOSEN.format('LDMLR'), method) if 'control' in label else '',
                         'paper': '-' if paper is None else f'{paper:.2f}', 'stage-1 time': s1_time if method == KEEP[0] else ''})
     devices = sorted({r['device'] for r in res['rows']})
     return ("### Reproduction from scratch: CIFAR-10-LT, ResNet-32\n"
@@ -171,7 +172,10 @@ def md(res:dict) -> str:
             "final epoch of every stage. LDMLR = fill every class to the head count with DDIM pseudo-features, guidance chosen per seed "
             "on the clean validation set (training images of the other released split, unseen by this stage 1); the Gaussian control is "
             "chosen the same way. The paper's numbers select the best epoch on the test set. "
-            "LDMLR gain = LDMLR minus the stage-1 model, per seed (paired): mean ± std, and how many seeds gained. "
+            "LDMLR gain = LDMLR minus the stage-1 model, per seed (paired): mean ± std, and how many seeds gained; "
+            "LDMLR minus control = the same against each control (cRT: the head re-trained on real features only, with class-balanced sampling; "
+            "Gaussian: the same pseudo-feature counts drawn from a Gaussian per class fitted to the real features, its covariance shrunk towards the pooled one), "
+            "so a negative value there means the control did better. "
             f"Device: {'; '.join(devices)}. Command: `python bench/reproduce.py --recipes R --imb I --seeds S` (plus `--epochs N` for a shortened stage 1). "
             "Stage-1 time (on each setting's first row) is wall time per device; on a 1-thread device two runs trained side by side, one per core "
             "(bench/results/lanes.md), so such a run takes longer alone but two finish sooner. "
