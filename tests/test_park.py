@@ -142,3 +142,16 @@ def test_stage1_device_names_each_machine_and_precision(tmp_path, monkeypatch):
     _train(run)
     here = f"{device_name('cpu')}, {'bf16' if supports_bf16('cpu') else 'fp32'}"
     assert reproduce._stage1_device(run) == f'x86_64 CPU, 1 thread then {here}', reproduce._stage1_device(run)
+
+def test_control_columns_are_paired_per_seed():
+    "LDMLR minus each control is taken seed by seed: a control ahead on every seed shows a negative mean and 0/n seeds."
+    import json, reproduce
+    from reproduce_ckpt import CHOSEN
+    rows = [r for r in json.loads((REPO/'bench'/'results'/'reproduce.json').read_text())['rows'] if r['run'] == 'ce-cifar-if100-e200-s0']
+    acc = {CHOSEN.format('LDMLR'): 80., CHOSEN.format('Gaussian'): 81., 'real only, class-balanced (cRT)': 77.}
+    # seed s shifts every method by 3s, so only a paired difference stays constant across seeds
+    res = {'rows': [dict(r, seed=s, acc=acc.get(r['method'], r['acc']) + 3 * s) for r in rows for s in (0, 1, 2)]}
+    lines = reproduce.md(res).splitlines()
+    cell = lambda start: next(l for l in lines if l.startswith(start)).split(' | ')[9]
+    assert cell('| IF=100 | CE + Gaussian (control) | 200 epochs') == '-1.00 ± 0.00 (0/3 seeds > 0)'
+    assert cell('| IF=100 | CE, cRT (control) | 200 epochs') == '+3.00 ± 0.00 (3/3 seeds > 0)'
