@@ -46,6 +46,7 @@ RESULTS = OUT/'reproduce.json'
 PAPER = {('ce-cifar', 100): (72.46, 76.26), ('ce-cifar', 10): (88.22, 89.13),      # (baseline, + LDMLR): test-selected in the paper
          ('wcdas-cifar', 100): (84.67, 86.29), ('wcdas-cifar', 10): (92.48, 92.58)}
 KEEP = ('stage-1 head (no fine-tuning)', 'real only, class-balanced (cRT)')
+CONTROLS = (KEEP[1], CHOSEN.format('Gaussian'))   # the rows LDMLR is compared with, seed by seed
 STAGE3 = [m for m in METHODS if m['name'] in KEEP or m.get('fill_to') == 'max' and not m.get('balanced')]
 COLS = ['acc', 'many', 'medium', 'few']
 ALL_RECIPES, ALL_IMB, ALL_SEEDS = ['ce-cifar', 'wcdas-cifar'], [100, 10], [0, 1, 2]   # the full reproduction (#6)
@@ -163,7 +164,7 @@ def md(res:dict) -> str:
             out.append({'CIFAR-10-LT': f'IF={imb}', 'method': label, 'stage 1': sched + ('' if full else f' (shortened: `--epochs {epochs}`)'), 'seeds': n,
                         **{c: '-' if s.get(c+'_mean') is None else f"{s[c+'_mean']:.2f}" + (f" ± {s[c+'_std']:.2f}" if n > 1 else '') for c in COLS},
                         'LDMLR gain': gain if method == CHOSEN.format('LDMLR') else '',
-                        'LDMLR minus control': _paired_gain(rows, CHOSEN.format('LDMLR'), method) if 'control' in label else '',
+                        'LDMLR minus control': _paired_gain(rows, CHOSEN.format('LDMLR'), method) if method in CONTROLS else '',
                         'paper': '-' if paper is None else f'{paper:.2f}', 'stage-1 time': s1_time if method == KEEP[0] else ''})
     devices = sorted({r['device'] for r in res['rows']})
     return ("### Reproduction from scratch: CIFAR-10-LT, ResNet-32\n"
