@@ -12,6 +12,7 @@ other way round) that this run's stage 1 never saw, scored by mean per-class acc
 Writes bench/results/reproduce.{json,md}; runs live under bench/runs/reproduce/<recipe>-if<imb>-e<epochs>-s<seed>/.
 
   python bench/reproduce.py --park                            # before a session ends: park unfinished stage 1s in bench/parked/
+                                                              #   (and rewrite the table: it says how far each parked run got)
 
 bench/runs/ is not committed, and a session's work tree does not outlive it, so a stage 1 longer than a session (a WCDAS stage 1
 took 3 h at IF=100 on 2 threads of a CPU with bf16, about 9 h on a 1-thread lane beside another, and about 3x that in fp32
@@ -145,7 +146,9 @@ def run_one(recipe:str, imb:int, seed:int, epochs:int|None, device, log, compile
         log(f'{run.name}: ' + ', '.join(f"{r['method']} {r['acc']:.2f}" for r in rows if r['method'] in KEEP + (CHOSEN.format('LDMLR'),)))
         return rows
 
-def md(res:dict) -> str:
+def md(res:dict, # the results (bench/results/reproduce.json)
+       parked:Path|None=None, # the parked stage 1s (bench/parked): how far each run still to run got
+      ) -> str:
     "The results table: ours (mean ± std over seeds) against the paper, by shot group."
     out = []
     for (recipe, imb, epochs), rows in sorted(_groups(res['rows']).items(), key=lambda kv: (kv[0][1] != 100, kv[0][0], kv[0][2])):
@@ -181,7 +184,7 @@ def md(res:dict) -> str:
             "Stage-1 time (on each setting's first row) is wall time per device; on a 1-thread device two runs trained side by side, one per core "
             "(bench/results/lanes.md), so such a run takes longer alone but two finish sooner. "
             "A stage 1 longer than a session resumes from its checkpoint in the next one (`--park` carries it over in bench/parked/).\n\n"
-            + _progress(res) + '\n\n' + md_table(out) + '\n')
+            + _progress(res, parked) + '\n\n' + md_table(out) + '\n')
 
 def _stage1_device(run:Path) -> str:
     "The device(s) that trained a run's stage 1, with their precision where recorded, from its record (each resume that trained appends one)."
@@ -201,14 +204,19 @@ def _paired_gain(rows, method, base):
     if not len(d): return '-'
     return f"{d.mean():+.2f}" + (f" ± {d.std(ddof=1):.2f}" if len(d) > 1 else '') + f" ({(d > 0).sum()}/{len(d)} seeds > 0)"
 
-def _progress(res):
-    "Which full-schedule runs (recipe x imbalance factor x seed) are in the table, and which are still missing."
+def _progress(res, parked:Path|None=None):
+    "Which full-schedule runs (recipe x imbalance factor x seed) are in the table, and which are still missing (with how far a parked one got)."
     want = [(r, i, s) for r in ALL_RECIPES for i in ALL_IMB for s in ALL_SEEDS]
     have = {(r['recipe'], r['imb'], r['seed']) for r in res['rows'] if r['epochs'] == RECIPES[r['recipe']]['epochs']}
     missing = [w for w in want if w not in have]
+    def where(recipe, imb, seed):
+        if parked is None: return ''
+        s1 = parked/stage1_run(Path(), recipe, imb, RECIPES[recipe]['epochs'], seed).name/'stage1'
+        return f" (stage 1 parked at {_stage1_progress(s1)})" if (s1/'checkpoint.pt').exists() else ''
     return (f"Full schedules done: {len(want) - len(missing)} of {len(want)} ({len(ALL_RECIPES)} recipes x IF {', '.join(map(str, ALL_IMB))} "
             f"x seeds {', '.join(map(str, ALL_SEEDS))})"
-            + ('.' if not missing else '; still to run: ' + ', '.join(f"{r.split('-')[0].upper()} IF={i} seed {s}" for r, i, s in missing) + '.'))
+            + ('.' if not missing else '; still to run: '
+               + ', '.join(f"{r.split('-')[0].upper()} IF={i} seed {s}{where(r, i, s)}" for r, i, s in missing) + '.'))
 
 def _groups(rows):
     g = {}
@@ -228,6 +236,7 @@ def main():
     a = p.parse_args()
     if a.park:
         print('\n'.join(park(RUNS, PARKED, {r['run'] for r in _results()['rows']})) or 'nothing to park')
+        with _locked(): _write_md(_results())   # the table says how far each parked run got
         return
     if not a.md_only:
         device = get_device(a.device)
@@ -266,7 +275,7 @@ def _add_rows(rows:list, record:dict):
         _write_md(res)
 
 def _write_md(res:dict) -> str:
-    text = md(res)
+    text = md(res, PARKED)
     (OUT/'reproduce.md').write_text(text)
     return text
 

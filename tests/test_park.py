@@ -155,3 +155,15 @@ def test_control_columns_are_paired_per_seed():
     cell = lambda start: next(l for l in lines if l.startswith(start)).split(' | ')[9]
     assert cell('| IF=100 | CE + Gaussian (control) | 200 epochs') == '-1.00 ± 0.00 (0/3 seeds > 0)'
     assert cell('| IF=100 | CE, cRT (control) | 200 epochs') == '+3.00 ± 0.00 (3/3 seeds > 0)'
+
+def test_table_says_how_far_each_parked_run_got(tmp_path):
+    "Runs still to run are listed with the epoch their parked stage 1 reached; one not parked is listed bare."
+    import json, reproduce
+    from ldmlr.core import save_torch
+    res = json.loads((REPO/'bench'/'results'/'reproduce.json').read_text())
+    res['rows'] = [r for r in res['rows'] if not (r['recipe'] == 'wcdas-cifar' and r['imb'] == 10)]
+    (tmp_path/'wcdas-cifar-if10-e700-s1'/'stage1').mkdir(parents=True)
+    save_torch(dict(epoch=136, n_epochs=700), tmp_path/'wcdas-cifar-if10-e700-s1'/'stage1'/'checkpoint.pt')
+    line = next(l for l in reproduce.md(res, tmp_path).splitlines() if l.startswith('Full schedules done'))
+    assert line.endswith('still to run: WCDAS IF=10 seed 0, WCDAS IF=10 seed 1 (stage 1 parked at epoch 137 of 700), WCDAS IF=10 seed 2.'), line
+    assert 'stage 1 parked at' not in reproduce.md(res)   # no parked folder given
