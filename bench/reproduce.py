@@ -142,7 +142,8 @@ def run_one(recipe:str, imb:int, seed:int, epochs:int|None, device, log, compile
                            cache=DiskCache(run/'stage3', tag(DIFFUSION)), **HEAD)
         rows += choose_on_validation(rows)
         for r in rows: r.update(recipe=recipe, imb=imb, epochs=cfg['epochs'], head_epochs=cfg.get('head_epochs', 0), stage1_s=s1_time, stage1_device=s1_device,
-                                diffusion_s=gens['diffusion'].history.get('time_s'), run=run.name)
+                                diffusion_s=gens['diffusion'].history.get('time_s'), run=run.name,
+                                val_counts=torch.bincount(va.labels, minlength=va.n_classes).tolist())   # which classes validation can see
         log(f'{run.name}: ' + ', '.join(f"{r['method']} {r['acc']:.2f}" for r in rows if r['method'] in KEEP + (CHOSEN.format('LDMLR'),)))
         return rows
 
@@ -184,7 +185,32 @@ def md(res:dict, # the results (bench/results/reproduce.json)
             "Stage-1 time (on each setting's first row) is wall time per device; on a 1-thread device two runs trained side by side, one per core "
             "(bench/results/lanes.md), so such a run takes longer alone but two finish sooner. "
             "A stage 1 longer than a session resumes from its checkpoint in the next one (`--park` carries it over in bench/parked/).\n\n"
-            + _progress(res, parked) + '\n\n' + md_table(out) + '\n')
+            + _progress(res, parked) + '\n\n' + md_table(out) + '\n' + _blind_spot(res))
+
+def _blind_spot(res:dict) -> str:
+    "What validation cannot see: per setting, test accuracy on the classes with and without validation images (runs that recorded per-class accuracy)."
+    out = []
+    for (recipe, imb, epochs), rows in sorted(_groups(res['rows']).items(), key=lambda kv: (kv[0][1] != 100, kv[0][0], kv[0][2])):
+        rows = [r for r in rows if r.get('per_class') and r.get('val_counts') and r.get('val_acc') is not None]
+        for label, method in (('stage 1', KEEP[0]), ('+ LDMLR', CHOSEN.format('LDMLR')), ('cRT', KEEP[1]), ('+ Gaussian', CHOSEN.format('Gaussian'))):
+            rs = [r for r in rows if r['method'] == method]
+            if not rs: continue
+            blind = [c for c, n in enumerate(rs[0]['val_counts']) if n == 0]
+            mean = lambda xs: sum(xs) / len(xs)
+            part = lambda r, inside: mean([a for c, a in enumerate(r['per_class']) if (c in blind) != inside])
+            out.append({'CIFAR-10-LT': f'IF={imb}', 'method': f"{recipe.split('-')[0].upper()} {label}", 'stage 1': f'{epochs} epochs' + (f" + {rs[0]['head_epochs']} head epochs" if rs[0]['head_epochs'] else ''),
+                        'seeds': len(rs), 'validation acc': mean([r['val_acc'] for r in rs]), 'test, classes validation has': mean([part(r, True) for r in rs]),
+                        (f"test, class{'es' if len(blind) > 1 else ''} {', '.join(map(str, blind))} (no validation images)" if blind
+                         else 'test, classes without validation images'): mean([part(r, False) for r in rs]) if blind else None,
+                        'test acc': mean([r['acc'] for r in rs])})
+    if not out: return ''
+    return ("\n### What the validation set cannot see\n"
+            "The clean validation set holds no image of a class whose long-tailed subset already uses all of its training images (the head class, "
+            "class 0), so the guidance chosen on it is blind to that class. Below, for the runs that recorded per-class test accuracy: validation "
+            "accuracy (mean over the classes it has), the test accuracy of the same classes, and of the classes it lacks; means over seeds. "
+            "A validation gain that comes back on the test classes it covers, while the blind class loses, is this blind spot, not over-fitting "
+            "to validation. Per-class rows: `bench/results/reproduce.json` (`per_class`, `val_counts`).\n\n"
+            + md_table(out) + '\n')
 
 def _stage1_device(run:Path) -> str:
     "The device(s) that trained a run's stage 1, with their precision where recorded, from its record (each resume that trained appends one)."

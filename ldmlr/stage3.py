@@ -272,6 +272,8 @@ def fit_evaluate(head:nn.Module, # the starting head (`init_head`)
     if fit['best'] is not None:
         row.update(_flat(evaluate_head(fit['best'], test), 'sel_'), sel_epoch=fit['best_epoch'],
                    val_acc=fit['history'][-1]['val_acc'], sel_val_acc=fit['history'][fit['best_epoch']]['val_acc'])
+    elif val is not None and len(val):   # an untouched head (epochs=0) is scored too, so "fine-tune or not" can be decided on validation
+        row['val_acc'] = _val_stats(fit['final'], val)[1]
     if label_shift: row.update(_flat(evaluate_head(fit['final'], test, label_shift=True, prior_counts=class_counts(data)), 'ls_'))
     row['time_s'] = time.time() - t0
     return dict(row=row, fit=fit, per_class=final['per_class'])
@@ -318,7 +320,7 @@ def run_methods(methods:list, # method dicts (see `CONTROLS`)
         if gen is not None: desc.update(ratio=pk['ratio'] if pk.get('fill_to') is None else f"fill {pk['fill_to']}",
                                         groups='+'.join(pk['groups']) if not isinstance(pk['groups'], str) else pk['groups'],
                                         guidance=pk.get('guidance', 0.))
-        rows.append({**desc, **r['row']})
+        rows.append({**desc, **r['row'], 'per_class': r['per_class']})   # per class: a group mean can hide one class's loss
     return rows
 
 # %% ../nbs/07_augment.ipynb #2c4f5ebe

@@ -167,3 +167,17 @@ def test_table_says_how_far_each_parked_run_got(tmp_path):
     line = next(l for l in reproduce.md(res, tmp_path).splitlines() if l.startswith('Full schedules done'))
     assert line.endswith('still to run: WCDAS IF=10 seed 0, WCDAS IF=10 seed 1 (stage 1 parked at epoch 137 of 700), WCDAS IF=10 seed 2.'), line
     assert 'stage 1 parked at' not in reproduce.md(res)   # no parked folder given
+
+def test_blind_spot_splits_the_classes_validation_lacks():
+    "The blind-spot table: test accuracy of the classes with validation images and of those without, next to validation accuracy."
+    import json, reproduce
+    rows = [r for r in json.loads((REPO/'bench'/'results'/'reproduce.json').read_text())['rows'] if r['run'] == 'ce-cifar-if100-e200-s0']
+    assert reproduce._blind_spot({'rows': rows}) == ''   # runs from before per-class accuracy was recorded: no table
+    per_class, val_counts = [50.] + [90.] * 8 + [70.], [0, 5, 5, 5, 5, 5, 5, 5, 5, 0]
+    res = {'rows': [dict(r, per_class=per_class, val_counts=val_counts, val_acc=88.) for r in rows]}
+    table = reproduce._blind_spot(res)
+    head = next(l for l in table.splitlines() if l.startswith('| CIFAR-10-LT'))
+    assert '| test, classes 0, 9 (no validation images) |' in head, head
+    line = next(l for l in table.splitlines() if l.startswith('| IF=100 | CE stage 1 |'))
+    assert line.endswith('| 1 | 88.00 | 90.00 | 60.00 | ' + f"{rows[0]['acc']:.2f} |"), line
+    assert reproduce._blind_spot({'rows': [dict(r, val_counts=[5] * 10) for r in res['rows']]}).count('| - |') == 4   # validation sees every class
