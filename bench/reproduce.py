@@ -39,7 +39,7 @@ from ldmlr.core import save_json, load_json, load_torch, run_record, device_name
 from ldmlr.data import load_dataset, FeatureSet
 from ldmlr.stage1 import train_baseline, RECIPES, load_stage1, encode
 from ldmlr.diffusion import train_diffusion_fs, save_diffusion, load_diffusion
-from ldmlr.stage3 import init_head, ClassGaussian, run_methods
+from ldmlr.stage3 import init_head, ClassGaussian, run_methods, class_counts
 from ldmlr.evaluate import md_table, mean_std_rows, pm_rows
 
 OUT, RUNS, PARKED = Path(__file__).parent/'results', Path(__file__).parent/'runs'/'reproduce', Path(__file__).parent/'parked'
@@ -48,6 +48,7 @@ PAPER = {('ce-cifar', 100): (72.46, 76.26), ('ce-cifar', 10): (88.22, 89.13),   
          ('wcdas-cifar', 100): (84.67, 86.29), ('wcdas-cifar', 10): (92.48, 92.58)}
 KEEP = ('stage-1 head (no fine-tuning)', 'real only, class-balanced (cRT)')
 CONTROLS = (KEEP[1], CHOSEN.format('Gaussian'))   # the rows LDMLR is compared with, seed by seed
+SHOWN = (KEEP[0], CHOSEN.format('LDMLR'), *CONTROLS)   # the methods each table shows: the stage-1 model, LDMLR and the controls
 STAGE3 = [m for m in METHODS if m['name'] in KEEP or m.get('fill_to') == 'max' and not m.get('balanced')]
 COLS = ['acc', 'many', 'medium', 'few']
 ALL_RECIPES, ALL_IMB, ALL_SEEDS = ['ce-cifar', 'wcdas-cifar'], [100, 10], [0, 1, 2]   # the full reproduction (#6)
@@ -141,9 +142,9 @@ def run_one(recipe:str, imb:int, seed:int, epochs:int|None, device, log, compile
         rows = run_methods(STAGE3, tr, va, test, init_head(head, warm=head), gens, seed=seed, pseudo_kw=SAMPLING, progress=False,
                            cache=DiskCache(run/'stage3', tag(DIFFUSION)), **HEAD)
         rows += choose_on_validation(rows)
+        val_counts = class_counts(va)   # which classes validation can see
         for r in rows: r.update(recipe=recipe, imb=imb, epochs=cfg['epochs'], head_epochs=cfg.get('head_epochs', 0), stage1_s=s1_time, stage1_device=s1_device,
-                                diffusion_s=gens['diffusion'].history.get('time_s'), run=run.name,
-                                val_counts=torch.bincount(va.labels, minlength=va.n_classes).tolist())   # which classes validation can see
+                                diffusion_s=gens['diffusion'].history.get('time_s'), run=run.name, val_counts=val_counts)
         log(f'{run.name}: ' + ', '.join(f"{r['method']} {r['acc']:.2f}" for r in rows if r['method'] in KEEP + (CHOSEN.format('LDMLR'),)))
         return rows
 
@@ -152,18 +153,16 @@ def md(res:dict, # the results (bench/results/reproduce.json)
       ) -> str:
     "The results table: ours (mean ± std over seeds) against the paper, by shot group."
     out = []
-    for (recipe, imb, epochs), rows in sorted(_groups(res['rows']).items(), key=lambda kv: (kv[0][1] != 100, kv[0][0], kv[0][2])):
+    for (recipe, imb, epochs), rows in _groups(res['rows']):
         summ = {s['method']: s for s in mean_std_rows(rows, by='method', cols=COLS)}
         n = len({r['seed'] for r in rows})
         base, ldmlr = PAPER[(recipe, imb)]
         name = recipe.split('-')[0].upper()
-        h0 = rows[0]['head_epochs']
-        sched = f"{epochs} epochs" + (f" + {h0} head epochs" if h0 else '')
+        sched = _schedule(rows)
         full = epochs == RECIPES[recipe]['epochs']
         gain = _paired_gain(rows, CHOSEN.format('LDMLR'), KEEP[0])
         s1_time = _stage1_time([r for r in rows if r['method'] == KEEP[0]])
-        for label, method, paper in ((name, KEEP[0], base), (f'{name} + LDMLR', CHOSEN.format('LDMLR'), ldmlr),
-                                     (f'{name}, cRT (control)', KEEP[1], None), (f'{name} + Gaussian (control)', CHOSEN.format('Gaussian'), None)):
+        for label, method, paper in zip((name, f'{name} + LDMLR', f'{name}, cRT (control)', f'{name} + Gaussian (control)'), SHOWN, (base, ldmlr, None, None)):
             s = summ[method]
             out.append({'CIFAR-10-LT': f'IF={imb}', 'method': label, 'stage 1': sched + ('' if full else f' (shortened: `--epochs {epochs}`)'), 'seeds': n,
                         **{c: '-' if s.get(c+'_mean') is None else f"{s[c+'_mean']:.2f}" + (f" ± {s[c+'_std']:.2f}" if n > 1 else '') for c in COLS},
@@ -190,15 +189,15 @@ def md(res:dict, # the results (bench/results/reproduce.json)
 def _blind_spot(res:dict) -> str:
     "What validation cannot see: per setting, test accuracy on the classes with and without validation images (runs that recorded per-class accuracy)."
     out = []
-    for (recipe, imb, epochs), rows in sorted(_groups(res['rows']).items(), key=lambda kv: (kv[0][1] != 100, kv[0][0], kv[0][2])):
+    for (recipe, imb, epochs), rows in _groups(res['rows']):
         rows = [r for r in rows if r.get('per_class') and r.get('val_counts') and r.get('val_acc') is not None]
-        for label, method in (('stage 1', KEEP[0]), ('+ LDMLR', CHOSEN.format('LDMLR')), ('cRT', KEEP[1]), ('+ Gaussian', CHOSEN.format('Gaussian'))):
+        for label, method in zip(('stage 1', '+ LDMLR', 'cRT', '+ Gaussian'), SHOWN):
             rs = [r for r in rows if r['method'] == method]
             if not rs: continue
             blind = [c for c, n in enumerate(rs[0]['val_counts']) if n == 0]
             mean = lambda xs: sum(xs) / len(xs)
             part = lambda r, inside: mean([a for c, a in enumerate(r['per_class']) if (c in blind) != inside])
-            out.append({'CIFAR-10-LT': f'IF={imb}', 'method': f"{recipe.split('-')[0].upper()} {label}", 'stage 1': f'{epochs} epochs' + (f" + {rs[0]['head_epochs']} head epochs" if rs[0]['head_epochs'] else ''),
+            out.append({'CIFAR-10-LT': f'IF={imb}', 'method': f"{recipe.split('-')[0].upper()} {label}", 'stage 1': _schedule(rs),
                         'seeds': len(rs), 'validation acc': mean([r['val_acc'] for r in rs]), 'test, classes validation has': mean([part(r, True) for r in rs]),
                         (f"test, class{'es' if len(blind) > 1 else ''} {', '.join(map(str, blind))} (no validation images)" if blind
                          else 'test, classes without validation images'): mean([part(r, False) for r in rs]) if blind else None,
@@ -244,10 +243,15 @@ def _progress(res, parked:Path|None=None):
             + ('.' if not missing else '; still to run: '
                + ', '.join(f"{r.split('-')[0].upper()} IF={i} seed {s}{where(r, i, s)}" for r, i, s in missing) + '.'))
 
-def _groups(rows):
+def _groups(rows) -> list:
+    "`((recipe, imb, epochs), rows)` per setting, in table order: IF=100 first."
     g = {}
     for r in rows: g.setdefault((r['recipe'], r['imb'], r['epochs']), []).append(r)
-    return g
+    return sorted(g.items(), key=lambda kv: (kv[0][1] != 100, kv[0][0], kv[0][2]))
+
+def _schedule(rows) -> str:
+    h0 = rows[0]['head_epochs']
+    return f"{rows[0]['epochs']} epochs" + (f" + {h0} head epochs" if h0 else '')
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
