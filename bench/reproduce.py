@@ -7,9 +7,11 @@
 Every step resumes: stage 1 from its per-epoch checkpoint; features, diffusion model and pseudo-features from their files. A run
 that is killed, or outlives a session, continues where it stopped when the same command is given again.
 Nothing is selected on the test set. Stage 3 reports its final epoch; the guidance weight of LDMLR (and of the Gaussian control)
-is chosen per seed on a clean validation set: training images of the other released split (IF=10 for an IF=100 run and the
-other way round) that this run's stage 1 never saw, scored by mean per-class accuracy.
-Writes bench/results/reproduce.{json,md}; runs live under bench/runs/reproduce/<recipe>-if<imb>-e<epochs>-s<seed>/.
+is chosen per seed on a clean validation set, scored by mean per-class accuracy: training images of the other released split
+(IF=10 for an IF=100 run and the other way round) that this run's stage 1 never saw, plus, for the class those lack (class 0,
+whose 5,000 images are in both splits), `--holdout` (200) of its images kept out of stage 1, the same ones for every run.
+`--holdout 0` is the protocol of the first 12 runs, whose validation set had no class-0 image (the table keeps them apart).
+Writes bench/results/reproduce.{json,md}; runs live under bench/runs/reproduce/<recipe>-if<imb>-e<epochs>-s<seed>[-h<holdout>]/.
 
   python bench/reproduce.py --park                            # before a session ends: park unfinished stage 1s in bench/parked/
                                                               #   (and rewrite the table: it says how far each parked run got)
@@ -27,7 +29,7 @@ this as no slower than one process on all cores, and faster on some machines. Th
 and a run that another process is training is refused:
   OMP_NUM_THREADS=1 python bench/reproduce.py --recipes ce-cifar --imb 10 --seeds 1 &
   OMP_NUM_THREADS=1 python bench/reproduce.py --recipes ce-cifar --imb 10 --seeds 2 &"""
-import argparse, contextlib, fcntl, shutil, sys, time
+import argparse, contextlib, fcntl, functools, shutil, sys, time
 from pathlib import Path
 
 import torch
@@ -36,10 +38,10 @@ from _ckpt_features import unseen_images
 from stage1_cifar import shortened, stage1_run, stage1_seconds
 from reproduce_ckpt import METHODS, HEAD, DIFFUSION, SAMPLING, CHOSEN, DiskCache, choose_on_validation, paired_diffs, tag
 from ldmlr.core import save_json, load_json, load_torch, run_record, device_name, get_device, LDMLRError
-from ldmlr.data import load_dataset, FeatureSet
+from ldmlr.data import load_dataset, FeatureSet, ImageSet
 from ldmlr.stage1 import train_baseline, RECIPES, load_stage1, encode
 from ldmlr.diffusion import train_diffusion_fs, save_diffusion, load_diffusion
-from ldmlr.stage3 import init_head, ClassGaussian, run_methods, class_counts
+from ldmlr.stage3 import init_head, ClassGaussian, run_methods, class_counts, combine
 from ldmlr.evaluate import md_table, mean_std_rows, pm_rows
 
 OUT, RUNS, PARKED = Path(__file__).parent/'results', Path(__file__).parent/'runs'/'reproduce', Path(__file__).parent/'parked'
@@ -52,6 +54,8 @@ SHOWN = (KEEP[0], CHOSEN.format('LDMLR'), *CONTROLS)   # the methods each table 
 STAGE3 = [m for m in METHODS if m['name'] in KEEP or m.get('fill_to') == 'max' and not m.get('balanced')]
 COLS = ['acc', 'many', 'medium', 'few']
 ALL_RECIPES, ALL_IMB, ALL_SEEDS = ['ce-cifar', 'wcdas-cifar'], [100, 10], [0, 1, 2]   # the full reproduction (#6)
+HOLDOUT = 200   # images of each class the other split cannot validate (class 0), kept out of stage 1 to validate on
+SPLIT_SEED = 0  # one choice of those images for every run, so seeds differ by training alone
 
 def park(runs:Path, # the runs folder (bench/runs/reproduce)
          parked:Path, # where parked copies go (bench/parked, committed)
@@ -103,16 +107,25 @@ def _stage1_progress(s1:Path) -> str:
     return (f"epoch {main['epoch'] + 1} of {main['n_epochs']}" + (f", head epoch {head['epoch'] + 1} of {head['n_epochs']}" if head else '')
             + (' (finished)' if (s1/'model.pt').exists() else ''))
 
-def features(run:Path, imb:int, train, test, device) -> tuple[FeatureSet, FeatureSet, FeatureSet, torch.nn.Module]:
+def stage1_data(imb:int, # 100 or 10
+                holdout:int, # images of each class without unseen images to keep out of stage 1 (0: none)
+               ) -> tuple[ImageSet, ImageSet, list[ImageSet]]:
+    "(stage-1 training images, test images, clean validation images): the other split's images this one lacks, and the held-out ones."
+    train, test = load_dataset('cifar10-lt-folder', imb_factor=imb)
+    unseen, _ = unseen_images(imb)
+    if not holdout: return train, test, [unseen]
+    train, held = train.split([holdout if n == 0 else 0 for n in unseen.counts], seed=SPLIT_SEED)
+    return train, test, [unseen, held]
+
+def features(run:Path, train:ImageSet, test:ImageSet, val:list[ImageSet], device) -> tuple[FeatureSet, FeatureSet, FeatureSet, torch.nn.Module]:
     "(train, test, clean validation) features of the run's stage-1 model, and its head; encoded once, then read from run/features/."
     d = run/'features'
     files = [d/f'{n}.safetensors' for n in ('train', 'test', 'val')]
     model = load_stage1(run)
     if not all(f.exists() for f in files):
-        val, counts = unseen_images(imb)
-        for ds, f in zip((train, test, val), files):
-            fs = encode(model, ds, train_counts=counts, device=device)
-            fs.source = ds.name; fs.save(f)
+        enc = lambda ds: encode(model, ds, train_counts=train.counts, device=device)   # shot groups from the counts stage 1 trained on
+        named = [(enc(train), train.name), (enc(test), test.name), (functools.reduce(combine, map(enc, val)), ' + '.join(v.name for v in val))]
+        for (fs, name), f in zip(named, files): fs.source = name; fs.save(f)
     return (*(FeatureSet.load(f) for f in files), model.head)
 
 def diffusion(run:Path, tr:FeatureSet, seed:int, device):
@@ -123,37 +136,71 @@ def diffusion(run:Path, tr:FeatureSet, seed:int, device):
     save_diffusion(dm, path)
     return dm.to('cpu')
 
-def run_one(recipe:str, imb:int, seed:int, epochs:int|None, device, log, compiled:bool=False) -> list[dict]:
+def run_one(recipe:str, imb:int, seed:int, epochs:int|None, device, log, compiled:bool=False, holdout:int=HOLDOUT) -> list[dict]:
     "Stage 1, then stages 2-3, of one (recipe, imbalance factor, seed); the rows of `run_methods` plus the validation-chosen ones."
     cfg = shortened(RECIPES[recipe], epochs) if epochs else dict(RECIPES[recipe])
-    run = stage1_run(RUNS.parent, recipe, imb, cfg['epochs'], seed)
+    run = stage1_run(RUNS.parent, recipe, imb, cfg['epochs'], seed, holdout)
     with _locked(run/'run.lock', wait=False):   # two processes on one run would overwrite each other's checkpoints
         if said := restore(run, PARKED): log(f'{run.name}: {said}')
         t0 = time.time()
-        train, test_images = load_dataset('cifar10-lt-folder', imb_factor=imb)
+        train, test_images, val_images = stage1_data(imb, holdout)
         # no test pass after every epoch (a fifth of a CPU epoch's time): nothing is selected on it, and the stage-1 head is tested below.
         # A finished run is returned without training, after the check that it was trained with this recipe.
         # Progress: one row per epoch with the time left (bars on a terminal), so a run left in the background can be followed.
         train_baseline(train, None, run, seed=seed, device=device, progress=True, compiled=compiled, **cfg)
         s1_time, s1_device = stage1_seconds(run), _stage1_device(run)
         log(f'{run.name}: stage 1 ready ({time.time()-t0:.0f}s this call)')
-        tr, test, va, head = features(run, imb, train, test_images, device)
+        tr, test, va, head = features(run, train, test_images, val_images, device)
         gens = dict(diffusion=diffusion(run, tr, seed, device), gaussian=ClassGaussian.fit(tr))
         rows = run_methods(STAGE3, tr, va, test, init_head(head, warm=head), gens, seed=seed, pseudo_kw=SAMPLING, progress=False,
                            cache=DiskCache(run/'stage3', tag(DIFFUSION)), **HEAD)
         rows += choose_on_validation(rows)
         val_counts = class_counts(va)   # which classes validation can see
         for r in rows: r.update(recipe=recipe, imb=imb, epochs=cfg['epochs'], head_epochs=cfg.get('head_epochs', 0), stage1_s=s1_time, stage1_device=s1_device,
-                                diffusion_s=gens['diffusion'].history.get('time_s'), run=run.name, val_counts=val_counts)
+                                diffusion_s=gens['diffusion'].history.get('time_s'), run=run.name, val_counts=val_counts, holdout=holdout)
         log(f'{run.name}: ' + ', '.join(f"{r['method']} {r['acc']:.2f}" for r in rows if r['method'] in KEEP + (CHOSEN.format('LDMLR'),)))
         return rows
 
 def md(res:dict, # the results (bench/results/reproduce.json)
        parked:Path|None=None, # the parked stage 1s (bench/parked): how far each run still to run got
       ) -> str:
-    "The results table: ours (mean ± std over seeds) against the paper, by shot group."
+    "The results tables, one per validation protocol (the current one first): ours (mean ± std over seeds) against the paper, by shot group."
+    devices = sorted({r['device'] for r in res['rows']})
+    intro = ("### Reproduction from scratch: CIFAR-10-LT, ResNet-32\n"
+            "Stage 1 trained by ldmlr's Learner with the CE recipe (SGD lr 0.1, batch 64, mixup 0.5, step decay) and the WCDAS recipe "
+            "(SGD lr 0.2, batch 256, cosine, AutoAugment + Cutout, then head-only class-aware fine-tuning); test accuracy %, mean ± sample std over seeds (one seed: its value), "
+            "final epoch of every stage. LDMLR = fill every class to the head count with DDIM pseudo-features, guidance chosen per seed "
+            "on a clean validation set (training images of the other released split, unseen by this stage 1; in the current protocol also "
+            f"{HOLDOUT} images of class 0, which that split lacks, kept out of stage 1); the Gaussian control is "
+            "chosen the same way. The paper's numbers select the best epoch on the test set. "
+            "LDMLR gain = LDMLR minus the stage-1 model, per seed (paired): mean ± std, and how many seeds gained; "
+            "LDMLR minus control = the same against each control (cRT: the head re-trained on real features only, with class-balanced sampling; "
+            "Gaussian: the same pseudo-feature counts drawn from a Gaussian per class fitted to the real features, its covariance shrunk towards the pooled one), "
+            "so a negative value there means the control did better. "
+            f"Device: {'; '.join(devices)}. Command: `python bench/reproduce.py --recipes R --imb I --seeds S` (plus `--epochs N` for a shortened stage 1, "
+            "`--holdout 0` for the first protocol). "
+            "Stage-1 time (on each setting's first row) is wall time per device; on a 1-thread device two runs trained side by side, one per core "
+            "(bench/results/lanes.md), so such a run takes longer alone but two finish sooner. "
+            "A stage 1 longer than a session resumes from its checkpoint in the next one (`--park` carries it over in bench/parked/).")
+    parts = [intro, _progress(res, parked)]
+    for holdout in sorted({_holdout(r) for r in res['rows']} | {HOLDOUT}, reverse=True):
+        rows = [r for r in res['rows'] if _holdout(r) == holdout]
+        parts.append(f"#### {_protocol(holdout)}\n\n" + (md_table(_summary(rows)) + '\n' + _blind_spot(rows) if rows else 'No run has finished yet.'))
+    return '\n\n'.join(parts)
+
+def _holdout(row:dict) -> int: return row.get('holdout', 0)   # rows made before the holdout existed had none
+
+def _protocol(holdout:int) -> str:
+    "A validation protocol, in words."
+    if holdout: return (f"Validation with every class: the other split's unseen images + {holdout} class-0 images kept out of stage 1 (`--holdout {holdout}`"
+                         + (', the current protocol)' if holdout == HOLDOUT else ')'))
+    return ("Validation without class 0: the other split's unseen images only (`--holdout 0`, the first 12 runs"
+            + ('; superseded, kept for the record)' if HOLDOUT else ')'))
+
+def _summary(rows:list) -> list[dict]:
+    "The table rows of one protocol: per setting, the stage-1 model, LDMLR and the controls."
     out = []
-    for (recipe, imb, epochs), rows in _groups(res['rows']):
+    for (recipe, imb, epochs), rows in _groups(rows):
         summ = {s['method']: s for s in mean_std_rows(rows, by='method', cols=COLS)}
         n = len({r['seed'] for r in rows})
         base, ldmlr = PAPER[(recipe, imb)]
@@ -169,28 +216,13 @@ def md(res:dict, # the results (bench/results/reproduce.json)
                         'LDMLR gain': gain if method == CHOSEN.format('LDMLR') else '',
                         'LDMLR minus control': _paired_gain(rows, CHOSEN.format('LDMLR'), method) if method in CONTROLS else '',
                         'paper': '-' if paper is None else f'{paper:.2f}', 'stage-1 time': s1_time if method == KEEP[0] else ''})
-    devices = sorted({r['device'] for r in res['rows']})
-    return ("### Reproduction from scratch: CIFAR-10-LT, ResNet-32\n"
-            "Stage 1 trained by ldmlr's Learner with the CE recipe (SGD lr 0.1, batch 64, mixup 0.5, step decay) and the WCDAS recipe "
-            "(SGD lr 0.2, batch 256, cosine, AutoAugment + Cutout, then head-only class-aware fine-tuning); test accuracy %, mean ± sample std over seeds (one seed: its value), "
-            "final epoch of every stage. LDMLR = fill every class to the head count with DDIM pseudo-features, guidance chosen per seed "
-            "on the clean validation set (training images of the other released split, unseen by this stage 1); the Gaussian control is "
-            "chosen the same way. The paper's numbers select the best epoch on the test set. "
-            "LDMLR gain = LDMLR minus the stage-1 model, per seed (paired): mean ± std, and how many seeds gained; "
-            "LDMLR minus control = the same against each control (cRT: the head re-trained on real features only, with class-balanced sampling; "
-            "Gaussian: the same pseudo-feature counts drawn from a Gaussian per class fitted to the real features, its covariance shrunk towards the pooled one), "
-            "so a negative value there means the control did better. "
-            f"Device: {'; '.join(devices)}. Command: `python bench/reproduce.py --recipes R --imb I --seeds S` (plus `--epochs N` for a shortened stage 1). "
-            "Stage-1 time (on each setting's first row) is wall time per device; on a 1-thread device two runs trained side by side, one per core "
-            "(bench/results/lanes.md), so such a run takes longer alone but two finish sooner. "
-            "A stage 1 longer than a session resumes from its checkpoint in the next one (`--park` carries it over in bench/parked/).\n\n"
-            + _progress(res, parked) + '\n\n' + md_table(out) + '\n' + _blind_spot(res))
+    return out
 
-def _blind_spot(res:dict) -> str:
+def _blind_spot(rows:list) -> str:
     "What validation cannot see: per setting, test accuracy on the classes with and without validation images (runs that recorded per-class accuracy)."
     out = []
-    for (recipe, imb, epochs), rows in _groups(res['rows']):
-        rows = [r for r in rows if r.get('per_class') and r.get('val_counts') and r.get('val_acc') is not None]
+    for (recipe, imb, epochs), rows in _groups(rows):
+        rows = [r for r in rows if r.get('per_class') and r.get('val_counts') and 0 in r['val_counts'] and r.get('val_acc') is not None]
         for label, method in zip(('stage 1', '+ LDMLR', 'cRT', '+ Gaussian'), SHOWN):
             rs = [r for r in rows if r['method'] == method]
             if not rs: continue
@@ -199,16 +231,16 @@ def _blind_spot(res:dict) -> str:
             part = lambda r, inside: mean([a for c, a in enumerate(r['per_class']) if (c in blind) != inside])
             out.append({'CIFAR-10-LT': f'IF={imb}', 'method': f"{recipe.split('-')[0].upper()} {label}", 'stage 1': _schedule(rs),
                         'seeds': len(rs), 'validation acc': mean([r['val_acc'] for r in rs]), 'test, classes validation has': mean([part(r, True) for r in rs]),
-                        (f"test, class{'es' if len(blind) > 1 else ''} {', '.join(map(str, blind))} (no validation images)" if blind
-                         else 'test, classes without validation images'): mean([part(r, False) for r in rs]) if blind else None,
+                        f"test, class{'es' if len(blind) > 1 else ''} {', '.join(map(str, blind))} (no validation images)": mean([part(r, False) for r in rs]),
                         'test acc': mean([r['acc'] for r in rs])})
     if not out: return ''
-    return ("\n### What the validation set cannot see\n"
-            "The clean validation set holds no image of a class whose long-tailed subset already uses all of its training images (the head class, "
+    return ("\n##### What this validation set cannot see\n"
+            "It holds no image of a class whose long-tailed subset already uses all of its training images (the head class, "
             "class 0), so the guidance chosen on it is blind to that class. Below, for the runs that recorded per-class test accuracy: validation "
             "accuracy (mean over the classes it has), the test accuracy of the same classes, and of the classes it lacks; means over seeds. "
             "A validation gain that comes back on the test classes it covers, while the blind class loses, is this blind spot, not over-fitting "
-            "to validation. Per-class rows: `bench/results/reproduce.json` (`per_class`, `val_counts`).\n\n"
+            "to validation; it is why the current protocol keeps class-0 images out of stage 1. "
+            "Per-class rows: `bench/results/reproduce.json` (`per_class`, `val_counts`).\n\n"
             + md_table(out) + '\n')
 
 def _stage1_device(run:Path) -> str:
@@ -232,13 +264,13 @@ def _paired_gain(rows, method, base):
 def _progress(res, parked:Path|None=None):
     "Which full-schedule runs (recipe x imbalance factor x seed) are in the table, and which are still missing (with how far a parked one got)."
     want = [(r, i, s) for r in ALL_RECIPES for i in ALL_IMB for s in ALL_SEEDS]
-    have = {(r['recipe'], r['imb'], r['seed']) for r in res['rows'] if r['epochs'] == RECIPES[r['recipe']]['epochs']}
+    have = {(r['recipe'], r['imb'], r['seed']) for r in res['rows'] if r['epochs'] == RECIPES[r['recipe']]['epochs'] and _holdout(r) == HOLDOUT}
     missing = [w for w in want if w not in have]
     def where(recipe, imb, seed):
         if parked is None: return ''
-        s1 = parked/stage1_run(Path(), recipe, imb, RECIPES[recipe]['epochs'], seed).name/'stage1'
+        s1 = parked/stage1_run(Path(), recipe, imb, RECIPES[recipe]['epochs'], seed, HOLDOUT).name/'stage1'
         return f" (stage 1 parked at {_stage1_progress(s1)})" if (s1/'checkpoint.pt').exists() else ''
-    return (f"Full schedules done: {len(want) - len(missing)} of {len(want)} ({len(ALL_RECIPES)} recipes x IF {', '.join(map(str, ALL_IMB))} "
+    return (f"Full schedules done in the current protocol: {len(want) - len(missing)} of {len(want)} ({len(ALL_RECIPES)} recipes x IF {', '.join(map(str, ALL_IMB))} "
             f"x seeds {', '.join(map(str, ALL_SEEDS))})"
             + ('.' if not missing else '; still to run: '
                + ', '.join(f"{r.split('-')[0].upper()} IF={i} seed {s}{where(r, i, s)}" for r, i, s in missing) + '.'))
@@ -260,6 +292,7 @@ def main():
     p.add_argument('--seeds', type=int, nargs='+', default=ALL_SEEDS)
     p.add_argument('--epochs', type=int, default=None, help='shorten every stage-1 schedule to this many epochs (default: full)')
     p.add_argument('--device', default=None)
+    p.add_argument('--holdout', type=int, default=HOLDOUT, help='class-0 images kept out of stage 1 for validation (0: the first protocol)')
     p.add_argument('--compile', action='store_true', help='train stage 1 through torch.compile (pays on GPUs)')
     p.add_argument('--md-only', action='store_true')
     p.add_argument('--park', action='store_true', help='only park unfinished stage 1s in bench/parked/ (commit it) for the next session')
@@ -274,7 +307,7 @@ def main():
         for recipe in a.recipes:
             for imb in a.imb:
                 for seed in a.seeds:
-                    rows = run_one(recipe, imb, seed, a.epochs, device, log, a.compile)
+                    rows = run_one(recipe, imb, seed, a.epochs, device, log, a.compile, a.holdout)
                     for r in rows: r['device'] = device_name(device)
                     _add_rows(rows, run_record(dict(script='bench/reproduce.py', args=vars(a)), device=device))
                     for name in {r['run'] for r in rows}: shutil.rmtree(PARKED/name, ignore_errors=True)   # no longer needed

@@ -25,9 +25,9 @@ def augmentation(cfg:dict) -> str:
     return ('crop + flip' + (' + AutoAugment' if cfg.get('autoaugment') else '') + (f" + Cutout {cfg['cutout']}" if cfg.get('cutout') else '')
             + (' + mixup' if cfg.get('mixup') else ''))
 
-def stage1_run(runs:Path, recipe:str, imb:int, epochs:int, seed:int) -> Path:
-    "The run directory of one stage-1 training (shared with bench/reproduce.py)."
-    return runs/'reproduce'/f'{recipe}-if{imb}-e{epochs}-s{seed}'
+def stage1_run(runs:Path, recipe:str, imb:int, epochs:int, seed:int, holdout:int=0) -> Path:
+    "The run directory of one stage-1 training (shared with bench/reproduce.py); `holdout`: head-class images kept out of it for validation."
+    return runs/'reproduce'/(f'{recipe}-if{imb}-e{epochs}-s{seed}' + (f'-h{holdout}' if holdout else ''))
 
 def stage1_seconds(run:Path) -> float:
     "Training time of a run's stage 1 (both phases), from its per-epoch history."

@@ -14,13 +14,14 @@ import torch
 import torch.nn.functional as F
 from torchvision.io import decode_image, ImageReadMode
 from PIL import Image
+from fastcore.basics import patch
 
 from .core import LDMLRError, ArtifactError, save_tensors, load_tensors, get_device
 
 # %% auto #0
 __all__ = ['SHOT_GROUPS', 'IMG_EXTS', 'CIFAR_MEAN', 'CIFAR_STD', 'FMNIST_ROOT', 'FMNIST_CLASSES', 'FMNIST_MEAN', 'FMNIST_STD',
            'IMAGENET_MEAN', 'IMAGENET_STD', 'DATASETS', 'lt_counts', 'shot_groups', 'group_of', 'make_longtailed',
-           'ImageSet', 'describe', 'plot_counts', 'cache_dir', 'fingerprint', 'cached', 'folder_files',
+           'ImageSet', 'holdout_mask', 'describe', 'plot_counts', 'cache_dir', 'fingerprint', 'cached', 'folder_files',
            'load_image_folder', 'make_image_folder', 'synthetic_imageset', 'shared_data', 'load_cifar10_lt_folder',
            'load_cifar_lt', 'make_cifar_pickles', 'read_idx', 'load_fashion_mnist_lt', 'load_imagenet_lt',
            'random_crop_flip', 'normalize', 'autoaugment', 'cutout', 'TensorLoader', 'FileLoader', 'make_loader',
@@ -107,6 +108,31 @@ class ImageSet:
         idx = torch.as_tensor(np.asarray(idx), dtype=torch.long)
         return ImageSet(self.labels[idx], self.classes, self.images[idx] if self.images is not None else None,
                         [self.paths[i] for i in idx.tolist()] if self.paths is not None else None, self.name, self.mean, self.std)
+
+# %% ../nbs/01_data.ipynb #b2d1f6e2
+def holdout_mask(labels, # class labels [N] (tensor or array)
+                 per_class, # how many items to hold out of each class, in class order
+                 seed:int=0, # seed of the choice
+                ) -> torch.Tensor:
+    "Boolean mask [N] of `per_class[c]` items of each class `c`, chosen at random."
+    labels = torch.as_tensor(np.asarray(labels))
+    g, mask = torch.Generator().manual_seed(seed), torch.zeros(len(labels), dtype=torch.bool)
+    for c, k in enumerate(per_class):
+        ix = torch.nonzero(labels == c).flatten()
+        if k > len(ix): raise LDMLRError(f"class {c} has {len(ix)} items, fewer than the {k} to hold out")
+        mask[ix[torch.randperm(len(ix), generator=g)[:k]]] = True
+    return mask
+
+@patch
+def split(self:ImageSet, per_class, # images to hold out of each class, in class order
+          seed:int=0, # seed of the choice (keep it fixed across runs, so every run validates on the same images)
+         ) -> tuple[ImageSet, ImageSet]:
+    "`(kept, held_out)`: `holdout_mask`'s split of this set, each named after it."
+    mask = holdout_mask(self.labels, per_class, seed)
+    kept, held = self.subset(torch.nonzero(~mask).flatten()), self.subset(torch.nonzero(mask).flatten())
+    kept.name, held.name = f'{self.name} minus {int(mask.sum())} held out', f'{self.name} held out'
+    return kept, held
+
 
 # %% ../nbs/01_data.ipynb #28c0e621
 def describe(ds:ImageSet, # the dataset

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 from fastprogress.fastprogress import master_bar, progress_bar
 
 from .core import LDMLRError, set_seed
-from .data import FeatureSet, shot_groups, SHOT_GROUPS
+from .data import FeatureSet, shot_groups, SHOT_GROUPS, holdout_mask
 from .losses import create_loss
 from .models import make_head
 from .diffusion import FeatureDiffusion, ddim_sample
@@ -146,14 +146,7 @@ def split_val(fs:FeatureSet, # the real training features
               max_frac:float=0.5, # never hold out more than this fraction of a class
              ) -> tuple[FeatureSet, FeatureSet]:
     "`(train, val)`: a stratified hold-out of `per_class` features per class (source suffixed ':train' / ':val')."
-    g = torch.Generator().manual_seed(seed)
-    val = []
-    for c in range(fs.n_classes):
-        ix = torch.nonzero(fs.labels == c).flatten()
-        k = min(per_class, int(len(ix) * max_frac))
-        val.append(ix[torch.randperm(len(ix), generator=g)[:k]])
-    mask = torch.zeros(len(fs), dtype=torch.bool)
-    mask[torch.cat(val)] = True
+    mask = holdout_mask(fs.labels, [min(per_class, int(n * max_frac)) for n in torch.bincount(fs.labels, minlength=fs.n_classes).tolist()], seed)
     tr, va = fs.subset(~mask), fs.subset(mask)
     tr.source, va.source = f'{fs.source}:train', f'{fs.source}:val'
     return tr, va

@@ -156,28 +156,48 @@ def test_control_columns_are_paired_per_seed():
     assert cell('| IF=100 | CE + Gaussian (control) | 200 epochs') == '-1.00 ± 0.00 (0/3 seeds > 0)'
     assert cell('| IF=100 | CE, cRT (control) | 200 epochs') == '+3.00 ± 0.00 (3/3 seeds > 0)'
 
+def _in_protocol(rows, holdout):
+    "`rows` as if made with `holdout` class-0 images kept out of stage 1 (run names included)."
+    return [dict(r, holdout=holdout, run=r['run'] + f'-h{holdout}') for r in rows]
+
 def test_table_says_how_far_each_parked_run_got(tmp_path):
-    "Runs still to run are listed with the epoch their parked stage 1 reached; one not parked is listed bare."
+    "Runs still to run in the current protocol are listed with the epoch their parked stage 1 reached; one not parked is listed bare."
     import json, reproduce
     from ldmlr.core import save_torch
-    res = json.loads((REPO/'bench'/'results'/'reproduce.json').read_text())
-    res['rows'] = [r for r in res['rows'] if not (r['recipe'] == 'wcdas-cifar' and r['imb'] == 10)]
-    (tmp_path/'wcdas-cifar-if10-e700-s1'/'stage1').mkdir(parents=True)
-    save_torch(dict(epoch=136, n_epochs=700), tmp_path/'wcdas-cifar-if10-e700-s1'/'stage1'/'checkpoint.pt')
+    rows = json.loads((REPO/'bench'/'results'/'reproduce.json').read_text())['rows']
+    res = {'rows': rows + _in_protocol([r for r in rows if not (r['recipe'] == 'wcdas-cifar' and r['imb'] == 10)], reproduce.HOLDOUT)}
+    name = f'wcdas-cifar-if10-e700-s1-h{reproduce.HOLDOUT}'
+    (tmp_path/name/'stage1').mkdir(parents=True)
+    save_torch(dict(epoch=136, n_epochs=700), tmp_path/name/'stage1'/'checkpoint.pt')
     line = next(l for l in reproduce.md(res, tmp_path).splitlines() if l.startswith('Full schedules done'))
     assert line.endswith('still to run: WCDAS IF=10 seed 0, WCDAS IF=10 seed 1 (stage 1 parked at epoch 137 of 700), WCDAS IF=10 seed 2.'), line
     assert 'stage 1 parked at' not in reproduce.md(res)   # no parked folder given
+
+def test_each_validation_protocol_has_its_own_table():
+    "Runs validated without class 0 and runs with class-0 images held out are never averaged together; only the current protocol counts as done."
+    import json, reproduce
+    old = [r for r in json.loads((REPO/'bench'/'results'/'reproduce.json').read_text())['rows'] if r['run'] == 'ce-cifar-if100-e200-s0']
+    new = [dict(r, acc=r['acc'] + 10) for r in _in_protocol(old, reproduce.HOLDOUT)]
+    table = reproduce.md({'rows': old + new})
+    current, first = table.index(f'(`--holdout {reproduce.HOLDOUT}`, the current protocol)'), table.index('(`--holdout 0`, the first 12 runs')
+    assert current < first   # the current protocol comes first
+    stage1 = [l for l in table.splitlines() if l.startswith('| IF=100 | CE | 200 epochs')]
+    base = next(r['acc'] for r in old if r['method'] == reproduce.KEEP[0])
+    assert [l.split(' | ')[4] for l in stage1] == [f'{base + 10:.2f}', f'{base:.2f}'], stage1   # one seed each: its own value, not a mean of both
+    assert 'Full schedules done in the current protocol: 1 of 12' in reproduce.md({'rows': old + new})
+    assert 'Full schedules done in the current protocol: 0 of 12' in reproduce.md({'rows': old})
+    assert 'No run has finished yet.' in reproduce.md({'rows': old})
 
 def test_blind_spot_splits_the_classes_validation_lacks():
     "The blind-spot table: test accuracy of the classes with validation images and of those without, next to validation accuracy."
     import json, reproduce
     rows = [r for r in json.loads((REPO/'bench'/'results'/'reproduce.json').read_text())['rows'] if r['run'] == 'ce-cifar-if100-e200-s0']
-    assert reproduce._blind_spot({'rows': rows}) == ''   # runs from before per-class accuracy was recorded: no table
+    assert reproduce._blind_spot(rows) == ''   # runs from before per-class accuracy was recorded: no table
     per_class, val_counts = [50.] + [90.] * 8 + [70.], [0, 5, 5, 5, 5, 5, 5, 5, 5, 0]
-    res = {'rows': [dict(r, per_class=per_class, val_counts=val_counts, val_acc=88.) for r in rows]}
+    res = [dict(r, per_class=per_class, val_counts=val_counts, val_acc=88.) for r in rows]
     table = reproduce._blind_spot(res)
     head = next(l for l in table.splitlines() if l.startswith('| CIFAR-10-LT'))
     assert '| test, classes 0, 9 (no validation images) |' in head, head
     line = next(l for l in table.splitlines() if l.startswith('| IF=100 | CE stage 1 |'))
     assert line.endswith('| 1 | 88.00 | 90.00 | 60.00 | ' + f"{rows[0]['acc']:.2f} |"), line
-    assert reproduce._blind_spot({'rows': [dict(r, val_counts=[5] * 10) for r in res['rows']]}).count('| - |') == 4   # validation sees every class
+    assert reproduce._blind_spot([dict(r, val_counts=[5] * 10) for r in res]) == ''   # validation sees every class: nothing to show
