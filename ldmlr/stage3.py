@@ -21,8 +21,8 @@ from .diffusion import FeatureDiffusion, ddim_sample
 from .evaluate import head_logits, per_class_accuracy, evaluate_head, md_table, mean_std_rows, pm_rows
 
 # %% auto #0
-__all__ = ['CONTROLS', 'GROUP_CHOICES', 'pseudo_counts', 'ClassGaussian', 'generate_pseudo_features', 'split_val', 'combine',
-           'init_head', 'class_counts', 'train_head', 'fit_evaluate', 'run_methods', 'ratio_sweep', 'group_sweep',
+__all__ = ['CONTROLS', 'GROUP_CHOICES', 'pseudo_counts', 'ClassGaussian', 'generate_pseudo_features', 'class_counts', 'split_val',
+           'combine', 'init_head', 'train_head', 'fit_evaluate', 'run_methods', 'ratio_sweep', 'group_sweep',
            'plot_sweep']
 
 # %% ../nbs/07_augment.ipynb #e14dbb2a
@@ -140,13 +140,17 @@ def generate_pseudo_features(model, # a trained `FeatureDiffusion`, or a `ClassG
     return FeatureSet(feats, labels, list(model.classes), [int(c) for c in counts], model.backbone or 'unknown', source)
 
 # %% ../nbs/07_augment.ipynb #599b0352
+def class_counts(fs:FeatureSet) -> list[int]:
+    "Features per class actually in `fs` (real + pseudo), as opposed to its `train_counts`."
+    return torch.bincount(fs.labels, minlength=fs.n_classes).tolist()
+
 def split_val(fs:FeatureSet, # the real training features
               per_class:int=5, # validation features per class
               seed:int=0, # seed of the choice
               max_frac:float=0.5, # never hold out more than this fraction of a class
              ) -> tuple[FeatureSet, FeatureSet]:
     "`(train, val)`: a stratified hold-out of `per_class` features per class (source suffixed ':train' / ':val')."
-    mask = holdout_mask(fs.labels, [min(per_class, int(n * max_frac)) for n in torch.bincount(fs.labels, minlength=fs.n_classes).tolist()], seed)
+    mask = holdout_mask(fs.labels, [min(per_class, int(n * max_frac)) for n in class_counts(fs)], seed)
     tr, va = fs.subset(~mask), fs.subset(mask)
     tr.source, va.source = f'{fs.source}:train', f'{fs.source}:val'
     return tr, va
@@ -189,10 +193,6 @@ def init_head(kind:str|nn.Module='linear', # 'linear', 'cosine', 'wcdas' (see `l
     return head
 
 # %% ../nbs/07_augment.ipynb #50cfd044
-def class_counts(fs:FeatureSet) -> list[int]:
-    "Features per class actually in `fs` (real + pseudo), as opposed to its `train_counts`."
-    return torch.bincount(fs.labels, minlength=fs.n_classes).tolist()
-
 def _val_stats(head, val):
     "Validation loss and mean per-class accuracy (over the classes `val` has)."
     logits = head_logits(head, val.feats)
