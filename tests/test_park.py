@@ -165,7 +165,7 @@ def test_table_says_how_far_each_parked_run_got(tmp_path):
     import json, reproduce
     from ldmlr.core import save_torch
     # only the first protocol's rows, so the test does not change as current-protocol runs land in the file
-    rows = [r for r in json.loads((REPO/'bench'/'results'/'reproduce.json').read_text())['rows'] if r.get('holdout', 0) == 0]
+    rows = [r for r in json.loads((REPO/'bench'/'results'/'reproduce.json').read_text())['rows'] if reproduce._holdout(r) == 0]
     res = {'rows': rows + _in_protocol([r for r in rows if not (r['recipe'] == 'wcdas-cifar' and r['imb'] == 10)], reproduce.HOLDOUT)}
     name = f'wcdas-cifar-if10-e700-s1-h{reproduce.HOLDOUT}'
     (tmp_path/name/'stage1').mkdir(parents=True)
