@@ -105,7 +105,7 @@ def _stage1_progress(s1:Path) -> str:
     main, head = ck(s1/'checkpoint.pt'), ck(s1/'head'/'checkpoint.pt')
     if main is None: return 'no epoch done yet'
     return (f"epoch {main['epoch'] + 1} of {main['n_epochs']}" + (f", head epoch {head['epoch'] + 1} of {head['n_epochs']}" if head else '')
-            + (' (finished)' if (s1/'model.pt').exists() else ''))
+            + (', finished' if (s1/'model.pt').exists() else ''))
 
 def stage1_data(imb:int, # 100 or 10
                 holdout:int, # images of each class without unseen images to keep out of stage 1 (0: none)

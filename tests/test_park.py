@@ -64,7 +64,7 @@ def test_parked_stage1_resumes_on_a_fresh_tree(tmp_path, monkeypatch):
     assert hist(fresh) == hist(tmp_path/'ref'/'run-a') and len(hist(fresh)) == KW['epochs']
 
     # park is idempotent and reports the finished stage 1
-    assert park(fresh.parent, parked, finished=set()) == ['parked run-a at epoch 4 of 4, head epoch 2 of 2 (finished)']
+    assert park(fresh.parent, parked, finished=set()) == ['parked run-a at epoch 4 of 4, head epoch 2 of 2, finished']
     assert park(fresh.parent, parked, finished={'run-a'}) == ['dropped run-a (finished)'] and not list(parked.iterdir())
 
 def test_parallel_processes_share_the_results(tmp_path):
